@@ -1,0 +1,3 @@
+from visim.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Backbones, heads, the Power Spherical distribution, SimSiam / VI-SimSiam and their losses."""

@@ -1,0 +1,1 @@
+"""Inputs, the augmentation recipe, and the two-view loaders that execute it."""

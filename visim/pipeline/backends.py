@@ -1,0 +1,100 @@
+"""Pick a two-view loader by name, with a clear error when its extra is missing."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+
+from visim.pipeline.loader_spec import LoaderSpec, TwoViewLoader
+
+FFCV_SYSTEM_PACKAGES = "apt-get install -y --no-install-recommends pkg-config libopencv-dev libturbojpeg0-dev"
+
+
+class MissingExtraError(RuntimeError):
+    """A backend's optional dependency is not installed; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    module: str  # where the loader class lives, imported only when used
+    loader_class: str
+    requires: str | None  # the importable module of its extra, if any
+    install_hint: str  # the exact command that makes it usable
+    reads: str  # what DATA it takes, for --help and errors
+
+
+BACKENDS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        Backend(
+            "ffcv",
+            "visim.pipeline.two_view_ffcv",
+            "FFCVTwoViewLoader",
+            "ffcv",
+            f"{FFCV_SYSTEM_PACKAGES} && pip install 'visim[ffcv]'",
+            "a .beton written by `visim convert`",
+        ),
+        Backend(
+            "dali",
+            "visim.pipeline.two_view_dali",
+            "DALITwoViewLoader",
+            "nvidia.dali",
+            "pip install 'visim[dali]'   (CUDA 12 drivers: 'visim[dali-cu12]')",
+            "an image folder, IDX, CIFAR or .npz source, or 'demo'",
+        ),
+        Backend(
+            "torch",
+            "visim.pipeline.two_view_torch",
+            "TorchTwoViewLoader",
+            None,
+            "",
+            "an image folder, IDX, CIFAR or .npz source, or 'demo'",
+        ),
+        Backend(
+            "synthetic",
+            "visim.pipeline.two_view_synthetic",
+            "SyntheticTwoViewLoader",
+            None,
+            "",
+            "nothing (random tensors on the device)",
+        ),
+    )
+}
+
+
+def get_backend(name: str) -> Backend:
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}"
+        ) from None
+
+
+def missing_extra(backend: Backend) -> str | None:
+    """None when the backend can be imported here, else the command that fixes it."""
+    if backend.requires is None:
+        return None
+    try:
+        found = importlib.util.find_spec(backend.requires) is not None
+    except (ImportError, ValueError):
+        found = False
+    return None if found else backend.install_hint
+
+
+def require_backend(name: str) -> Backend:
+    """The backend, or MissingExtraError naming the command that installs it."""
+    backend = get_backend(name)
+    fix = missing_extra(backend)
+    if fix is not None:
+        raise MissingExtraError(f"backend {name!r} is not installed; run: {fix}")
+    return backend
+
+
+def make_loader(name: str, spec: LoaderSpec) -> TwoViewLoader:
+    """Build the loader of backend `name` for this process."""
+    backend = require_backend(name)
+    module = importlib.import_module(backend.module)
+    return getattr(module, backend.loader_class).from_spec(spec)

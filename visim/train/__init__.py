@@ -1,0 +1,1 @@
+"""Configuration, the Accelerate training loop, checkpoints and evaluation."""

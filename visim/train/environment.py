@@ -1,0 +1,100 @@
+"""What this machine offers: versions, devices, and which loader backends can run here.
+
+Used by `visim info`, written as env.json beside every run, and recorded with benchmarks.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+from visim.pipeline.backends import BACKENDS, missing_extra
+
+# Distribution names whose versions matter for reproducing a run.
+TRACKED_PACKAGES = {
+    "torch": "torch",
+    "torchvision": "torchvision",
+    "accelerate": "accelerate",
+    "numpy": "numpy",
+    "DALI": ("nvidia-dali-cuda130", "nvidia-dali-cuda120"),
+    "FFCV": "ffcv",
+    "numba": "numba",
+    "visim": "visim",
+}
+
+
+def package_version(distributions: str | tuple[str, ...]) -> str | None:
+    names = (distributions,) if isinstance(distributions, str) else distributions
+    for name in names:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def cuda_devices() -> list[dict]:
+    if not torch.cuda.is_available():
+        return []
+    devices = []
+    for index in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(index)
+        devices.append(
+            {
+                "index": index,
+                "name": props.name,
+                "memory_gib": round(props.total_memory / 2**30, 1),
+                "capability": f"{props.major}.{props.minor}",
+                # bf16 tensor cores arrive with Ampere (compute capability 8.0).
+                "bf16": props.major >= 8,
+            }
+        )
+    return devices
+
+
+def backend_availability() -> dict[str, dict]:
+    """For each backend: usable here or not, and the command that would make it usable."""
+    report = {}
+    for name, backend in BACKENDS.items():
+        fix = missing_extra(backend)
+        report[name] = {"usable": fix is None, "fix": fix or "", "reads": backend.reads}
+    return report
+
+
+def git_commit(path: Path | None = None) -> str | None:
+    """The commit of the checkout visim runs from (or `path`), if it is a git checkout."""
+    where = path or Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment_report() -> dict:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": _cpu_count(),
+        "packages": {label: package_version(dist) for label, dist in TRACKED_PACKAGES.items()},
+        "cuda_available": torch.cuda.is_available(),
+        "cuda_version": torch.version.cuda,
+        "cuda_devices": cuda_devices(),
+        "backends": backend_availability(),
+        "git_commit": git_commit(),
+    }
+
+
+def _cpu_count() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
