@@ -33,7 +33,10 @@ def info(
         devices.add_column(column)
     for d in report["cuda_devices"]:
         devices.add_row(
-            str(d["index"]), d["name"], str(d["memory_gib"]), d["capability"],
+            str(d["index"]),
+            d["name"],
+            str(d["memory_gib"]),
+            d["capability"],
             "yes" if d["bf16"] else "no",
         )
     if not report["cuda_devices"]:
@@ -41,9 +44,10 @@ def info(
     console.print(devices)
 
     backends = Table(title="Loader backends")
-    for column in ("backend", "usable here", "reads", "to make it usable"):
+    for column in ("backend", "usable here", "reads", "notes, or how to make it usable"):
         backends.add_column(column)
     for name, b in report["backends"].items():
         usable = "[green]yes[/green]" if b["usable"] else "[red]no[/red]"
-        backends.add_row(name, usable, escape(b["reads"]), escape(b["fix"]) or "-")
+        how = escape(b["fix"]) if not b["usable"] else escape(b["note"]) or "-"
+        backends.add_row(name, usable, escape(b["reads"]), how)
     console.print(backends)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from dataclasses import dataclass
 
 from visim.pipeline.loader_spec import LoaderSpec, TwoViewLoader
 
-FFCV_SYSTEM_PACKAGES = "apt-get install -y --no-install-recommends pkg-config libopencv-dev libturbojpeg0-dev"
+FFCV_SYSTEM_PACKAGES = (
+    "apt-get install -y --no-install-recommends pkg-config libopencv-dev libturbojpeg0-dev"
+)
 
 
 class MissingExtraError(RuntimeError):
@@ -68,20 +69,24 @@ def get_backend(name: str) -> Backend:
     try:
         return BACKENDS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}"
-        ) from None
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}") from None
 
 
 def missing_extra(backend: Backend) -> str | None:
-    """None when the backend can be imported here, else the command that fixes it."""
+    """None when the backend's extra imports here, else the command that fixes it.
+
+    It really imports the extra: FFCV can be installed yet fail to load when the system
+    libraries its extension links against are missing.
+    """
     if backend.requires is None:
         return None
     try:
-        found = importlib.util.find_spec(backend.requires) is not None
-    except (ImportError, ValueError):
-        found = False
-    return None if found else backend.install_hint
+        importlib.import_module(backend.requires)
+    except Exception as error:  # ImportError, or OSError from a missing shared library
+        if isinstance(error, ModuleNotFoundError) and error.name == backend.requires:
+            return backend.install_hint
+        return f"{backend.install_hint}   (import failed: {error})"
+    return None
 
 
 def require_backend(name: str) -> Backend:

@@ -61,8 +61,22 @@ def backend_availability() -> dict[str, dict]:
     report = {}
     for name, backend in BACKENDS.items():
         fix = missing_extra(backend)
-        report[name] = {"usable": fix is None, "fix": fix or "", "reads": backend.reads}
+        report[name] = {
+            "usable": fix is None,
+            "fix": fix or "",
+            "reads": backend.reads,
+            "note": _backend_note(name) if fix is None else "",
+        }
     return report
+
+
+def _backend_note(name: str) -> str:
+    """How a usable backend will run on this machine."""
+    if name == "dali" and not torch.cuda.is_available():
+        return "CPU decoding and augmentation ('mixed' GPU decoding needs a CUDA device)"
+    if name == "ffcv" and not torch.cuda.is_available():
+        return "colour ops run on the CPU (they move to the GPU when one is present)"
+    return ""
 
 
 def git_commit(path: Path | None = None) -> str | None:
