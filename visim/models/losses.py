@@ -1,0 +1,98 @@
+"""SimSiam's negative cosine and VI-SimSiam's Power Spherical NLL (METHOD.md sections 1-2).
+
+The stop-gradient on the targets lives here, so no caller can forget it, and everything is
+computed in float32 (float64 stays float64) with autocast disabled.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from visim.models.full_precision import at_least_float32, autocast_disabled
+from visim.models.power_spherical import PowerSpherical
+from visim.models.unit_sphere import log_sphere_area
+
+
+def _check_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
+    if a.dim() != 2 or a.shape != b.shape:
+        raise ValueError(
+            f"{name_a} and {name_b} must both be [B, D] with the same shape, got "
+            f"{tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+def _check_kappa(name: str, kappa: torch.Tensor, p: torch.Tensor) -> None:
+    if kappa.shape != p.shape[:1]:
+        raise ValueError(
+            f"{name} must have shape [B] = {tuple(p.shape[:1])}, got {tuple(kappa.shape)}; "
+            "a [B, 1] kappa would broadcast the loss to [B, B]: squeeze it"
+        )
+
+
+def _directions(p: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mu, t): unit-norm prediction and stop-gradient unit-norm target, both [B, D]."""
+    p, z = at_least_float32(p, z.detach())
+    return F.normalize(p, dim=-1), F.normalize(z, dim=-1)
+
+
+def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Per-sample -cos(p, sg(z)): [B, D] x [B, D] -> [B]."""
+    _check_same_shape("p", p, "z", z)
+    with autocast_disabled(p.device):
+        mu, t = _directions(p, z)
+        return -(mu * t).sum(-1)
+
+
+def power_spherical_nll(p: torch.Tensor, z: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
+    """Per-sample l = -log PowerSpherical(t; mu, kappa), mu = p/|p|, t = sg(z)/|z|: -> [B].
+
+    kappa must be non-negative (the kappa head guarantees it). Only shapes are checked here:
+    mu and t are unit by construction, and checking values would make every training step wait
+    for the accelerator.
+    """
+    _check_same_shape("p", p, "z", z)
+    _check_kappa("kappa", kappa, p)
+    with autocast_disabled(p.device):
+        mu, t = _directions(p, z)
+        return -PowerSpherical(mu, kappa, validate_args=False).log_prob(t)
+
+
+def simsiam_loss(
+    p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor
+) -> torch.Tensor:
+    """-1/2 [cos(p1, sg(z2)) + cos(p2, sg(z1))], batch mean: a scalar in [-1, 1]."""
+    _check_same_shape("p1", p1, "z2", z2)
+    _check_same_shape("p2", p2, "z1", z1)
+    return 0.5 * (negative_cosine(p1, z2).mean() + negative_cosine(p2, z1).mean())
+
+
+def vi_simsiam_loss(
+    p1: torch.Tensor,
+    p2: torch.Tensor,
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    kappa1: torch.Tensor,
+    kappa2: torch.Tensor,
+) -> torch.Tensor:
+    """1/2 [l(mu1, kappa1; t2) + l(mu2, kappa2; t1)], batch mean (METHOD.md section 2).
+
+    Around -log area(S^{D-1}) at initialisation (-4898.38 at D = 2048): subtract
+    uniform_log_density(D) for a readable log.
+    """
+    _check_same_shape("p1", p1, "z2", z2)
+    _check_same_shape("p2", p2, "z1", z1)
+    _check_kappa("kappa1", kappa1, p1)
+    _check_kappa("kappa2", kappa2, p2)
+    return 0.5 * (
+        power_spherical_nll(p1, z2, kappa1).mean() + power_spherical_nll(p2, z1, kappa2).mean()
+    )
+
+
+def uniform_log_density(dim: int) -> float:
+    """log density of the uniform distribution on S^{dim-1}: 4898.38 at dim = 2048.
+
+    The VI loss equals minus this value when kappa = 0, so `loss + uniform_log_density(D)` reads
+    0 for an uninformative posterior and goes negative as the fit improves.
+    """
+    return -log_sphere_area(dim)

@@ -1,0 +1,60 @@
+"""Everything that decides the shape of a SimSiam / VI-SimSiam model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from visim.models.backbones import BACKBONE_ARCHS
+from visim.models.kappa_head import DEFAULT_KAPPA_FLOOR, KAPPA_SOURCES
+
+METHODS = ("simsiam", "vi-simsiam")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Model settings; defaults are SimSiam's ImageNet heads (METHOD.md section 1).
+
+    projector_layers None means SimSiam's choice: 3, or 2 with the CIFAR stem. kappa_* only
+    matter for method "vi-simsiam" (METHOD.md section 2).
+    """
+
+    method: str = "simsiam"
+    arch: str = "resnet18"
+    cifar_stem: bool = False
+    proj_dim: int = 2048
+    pred_hidden_dim: int = 512
+    projector_layers: int | None = None
+    kappa_source: str = "predictor-hidden"
+    kappa_floor: float = DEFAULT_KAPPA_FLOOR
+    kappa_max: float | None = None
+    channels_last: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.method not in METHODS:
+            problems.append(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.arch not in BACKBONE_ARCHS:
+            problems.append(f"arch must be one of {BACKBONE_ARCHS}, got {self.arch!r}")
+        for name in ("proj_dim", "pred_hidden_dim"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be positive, got {getattr(self, name)}")
+        if self.projector_layers is not None and self.projector_layers < 1:
+            problems.append(f"projector_layers must be at least 1, got {self.projector_layers}")
+        if self.kappa_source not in KAPPA_SOURCES:
+            problems.append(
+                f"kappa_source must be one of {KAPPA_SOURCES}, got {self.kappa_source!r}"
+            )
+        if self.kappa_floor < 0:
+            problems.append(f"kappa_floor must be non-negative, got {self.kappa_floor}")
+        if self.kappa_max is not None and self.kappa_max <= self.kappa_floor:
+            problems.append(
+                f"kappa_max must exceed kappa_floor ({self.kappa_floor}), got {self.kappa_max}"
+            )
+        if problems:
+            raise ValueError("invalid ModelConfig: " + "; ".join(problems))
+
+    @property
+    def num_projector_layers(self) -> int:
+        if self.projector_layers is not None:
+            return self.projector_layers
+        return 2 if self.cifar_stem else 3
