@@ -1,0 +1,273 @@
+"""What every two-view loader must do, as check functions each backend's tests call.
+
+Sample identity. Batch carries only (view1, view2, label), so these checks identify samples
+by their label: the loader's source must label sample i with i (labels = arange(N)) and hold
+distinct images. `indexed_images(n, height, width)` makes such data for a test to store in its
+backend's own format (npz, .beton, image folder); `IndexedImageSource` serves it in memory.
+
+Loaders. Checks of one loader take the loader itself (built from a LoaderSpec over such a
+source, small enough to iterate whole epochs: tens of samples, a few pixels a side).
+
+Factories. Checks that need several loaders take a factory:
+
+    factory(**spec_overrides) -> TwoViewLoader
+
+which builds a fresh loader from the test's base LoaderSpec with the named LoaderSpec fields
+replaced; the checks override `seed`, `rank` and `world_size` only. `spec_factory(make, spec)`
+turns any `make(spec) -> TwoViewLoader` (such as a loader class's from_spec) into one.
+
+Every check asserts with a message naming what broke and returns nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from visim.pipeline.batch import Batch
+from visim.pipeline.epoch_order import batches_per_epoch, shard_indices
+from visim.pipeline.loader_spec import LoaderSpec, TwoViewLoader
+from visim.pipeline.recipe import AugmentationRecipe
+from visim.pipeline.sources import ImageSource, UnreadableImage
+
+LoaderFactory = Callable[..., TwoViewLoader]
+
+# Resizing and float arithmetic may step slightly outside the exact normalised range of a
+# [0, 1] image; anything further out means normalisation is wrong or missing.
+RANGE_SLACK = 0.05
+# Views that should be equal, from the same computation; differences beyond this are real.
+SAME_ATOL = 1e-4
+
+
+def indexed_images(n: int, height: int, width: int | None = None, seed: int = 0):
+    """(images uint8 [n, H, W, 3] of distinct noise, labels int64 arange(n))."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, height, width or height, 3), dtype=np.uint8)
+    return images, np.arange(n, dtype=np.int64)
+
+
+class IndexedImageSource(ImageSource):
+    """indexed_images in memory; items in `unreadable` raise UnreadableImage when loaded."""
+
+    format = "memory"
+
+    def __init__(
+        self,
+        n: int,
+        height: int,
+        width: int | None = None,
+        unreadable: frozenset[int] = frozenset(),
+    ):
+        self.images, self.labels = indexed_images(n, height, width)
+        self.classes = [str(i) for i in range(n)]
+        self.location = f"<{n} indexed images>"
+        self.unreadable = unreadable
+
+    def load(self, index: int) -> np.ndarray:
+        if index in self.unreadable:
+            raise UnreadableImage(self.describe(index), "marked unreadable")
+        return self.images[index]
+
+    def describe(self, index: int) -> str:
+        return f"{self.location}[{index}]"
+
+
+def identity_recipe(recipe: AugmentationRecipe, aspect: float = 1.0) -> AugmentationRecipe:
+    """`recipe` reduced to its flip: the whole image (width / height = aspect), no colour ops."""
+    return recipe.replace(
+        crop_scale=(1.0, 1.0),
+        crop_ratio=(aspect, aspect),
+        jitter_prob=0.0,
+        grayscale_prob=0.0,
+        blur_prob=0.0,
+        solarize_prob=0.0,
+    )
+
+
+def spec_factory(make: Callable[[LoaderSpec], TwoViewLoader], spec: LoaderSpec) -> LoaderFactory:
+    """factory(**overrides) = make(spec with those LoaderSpec fields replaced)."""
+
+    def factory(**overrides) -> TwoViewLoader:
+        return make(dataclasses.replace(spec, **overrides))
+
+    return factory
+
+
+def collect_epoch(loader: TwoViewLoader, epoch: int, start_batch: int = 0) -> list[Batch]:
+    """The batches of one epoch from start_batch on, moved to the CPU."""
+    loader.set_epoch(epoch, start_batch)
+    batches = [Batch(*(t.cpu() for t in batch)) for batch in loader]
+    assert len(batches) == len(loader) - start_batch, (
+        f"epoch {epoch} from batch {start_batch} yielded {len(batches)} batches, "
+        f"but len(loader) = {len(loader)}"
+    )
+    return batches
+
+
+def epoch_labels(batches: list[Batch]) -> list[int]:
+    return torch.cat([b.label for b in batches]).tolist()
+
+
+def _on_device(tensor: torch.Tensor, device: torch.device) -> bool:
+    return tensor.device.type == device.type and device.index in (None, tensor.device.index)
+
+
+def check_batch_contract(loader: TwoViewLoader) -> None:
+    """len, shapes, dtypes, device, memory format and value range of a whole epoch."""
+    spec = loader.spec
+    expected_len = batches_per_epoch(loader.num_samples, spec.batch_size, spec.world_size)
+    assert len(loader) == expected_len, f"len(loader) = {len(loader)}, expected {expected_len}"
+    device = torch.device(spec.device)
+    size = spec.recipe.size
+    mean = torch.tensor(spec.recipe.mean).reshape(1, 3, 1, 1)
+    std = torch.tensor(spec.recipe.std).reshape(1, 3, 1, 1)
+    low, high = (0 - mean) / std - RANGE_SLACK, (1 - mean) / std + RANGE_SLACK
+    loader.set_epoch(0)
+    count = 0
+    for batch in loader:
+        count += 1
+        assert isinstance(batch, Batch), f"loader yielded {type(batch).__name__}, not Batch"
+        for name, view in (("view1", batch.view1), ("view2", batch.view2)):
+            shape = (spec.batch_size, 3, size, size)
+            assert tuple(view.shape) == shape, f"{name} shape {tuple(view.shape)} != {shape}"
+            assert view.dtype == torch.float32, f"{name} dtype {view.dtype}, expected float32"
+            assert _on_device(view, device), f"{name} on {view.device}, expected {device}"
+            if spec.channels_last:
+                assert view.is_contiguous(memory_format=torch.channels_last), (
+                    f"{name} is not channels_last"
+                )
+            cpu = view.cpu()
+            assert torch.isfinite(cpu).all(), f"{name} has non-finite values"
+            assert ((cpu >= low) & (cpu <= high)).all(), (
+                f"{name} leaves the normalised range of [0, 1] images: "
+                f"[{cpu.min():.3f}, {cpu.max():.3f}]"
+            )
+            assert cpu.std() > 0.05, f"{name} is (nearly) constant: std {cpu.std():.4f}"
+        assert batch.label.dtype == torch.int64, f"label dtype {batch.label.dtype}, not int64"
+        assert tuple(batch.label.shape) == (spec.batch_size,), f"label shape {batch.label.shape}"
+        assert _on_device(batch.label, device), f"label on {batch.label.device}, not {device}"
+    assert count == expected_len, f"an epoch yielded {count} batches, len(loader) = {expected_len}"
+
+
+def check_views_differ(loader: TwoViewLoader, min_fraction: float = 0.95) -> None:
+    """Under a random recipe, the two views of (nearly) every sample differ."""
+    batches = collect_epoch(loader, 0)
+    view1 = torch.cat([b.view1 for b in batches])
+    view2 = torch.cat([b.view2 for b in batches])
+    differ = (view1 - view2).flatten(1).abs().amax(dim=1) > 1e-3  # [N]
+    assert differ.float().mean() >= min_fraction, (
+        f"only {int(differ.sum())} of {len(differ)} samples have two different views"
+    )
+
+
+def check_identity_views_equal_up_to_flip(loader: TwoViewLoader) -> None:
+    """Under identity_recipe, view2 is view1 or its mirror image, and both cases occur."""
+    batches = collect_epoch(loader, 0)
+    view1 = torch.cat([b.view1 for b in batches])
+    view2 = torch.cat([b.view2 for b in batches])
+
+    def close(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # [N, 3, H, W] -> bool [N]
+        return (a - b).flatten(1).abs().amax(dim=1) <= SAME_ATOL
+
+    same, mirrored = close(view1, view2), close(view1.flip(-1), view2)
+    assert (same | mirrored).all(), (
+        f"{int((~(same | mirrored)).sum())} of {len(same)} samples have views that differ "
+        "by more than a horizontal flip under the identity recipe"
+    )
+    flip_prob = loader.spec.recipe.flip_prob
+    if 0 < flip_prob < 1:
+        assert same.any() and (mirrored & ~same).any(), (
+            f"with flip_prob {flip_prob}, expected both equal and mirrored view pairs; "
+            f"equal: {int(same.sum())}, mirrored: {int((mirrored & ~same).sum())}"
+        )
+
+
+def check_order_follows_epoch_order(
+    loader: TwoViewLoader, epochs: tuple[int, ...] = (0, 1)
+) -> None:
+    """The labels of each epoch are exactly epoch_order.shard_indices for this rank."""
+    spec = loader.spec
+    for epoch in epochs:
+        expected = shard_indices(
+            loader.num_samples,
+            seed=spec.seed,
+            epoch=epoch,
+            batch_size=spec.batch_size,
+            rank=spec.rank,
+            world_size=spec.world_size,
+            shuffle=spec.shuffle,
+        ).tolist()
+        got = epoch_labels(collect_epoch(loader, epoch))
+        assert got == expected, f"epoch {epoch} order differs from shard_indices: {got[:8]}..."
+
+
+def check_epochs_reorder(loader: TwoViewLoader) -> None:
+    """Each epoch uses a sample at most once, another epoch another order, a replay the same."""
+    first = epoch_labels(collect_epoch(loader, 0))
+    second = epoch_labels(collect_epoch(loader, 1))
+    again = epoch_labels(collect_epoch(loader, 0))
+    for epoch, labels in ((0, first), (1, second)):
+        assert len(set(labels)) == len(labels), f"epoch {epoch} repeats samples"
+    assert first != second, "epochs 0 and 1 have the same order"
+    assert first == again, "replaying epoch 0 gave another order"
+
+
+def check_start_batch_resumes(loader: TwoViewLoader, start_batch: int = 1, epoch: int = 1) -> None:
+    """set_epoch(epoch, start_batch) yields exactly the epoch's batches from start_batch on."""
+    full = collect_epoch(loader, epoch)
+    resumed = collect_epoch(loader, epoch, start_batch)
+    for offset, (want, got) in enumerate(zip(full[start_batch:], resumed, strict=True)):
+        where = f"batch {start_batch + offset} of a resumed epoch {epoch}"
+        assert torch.equal(want.label, got.label), f"{where}: other samples"
+        torch.testing.assert_close(got.view1, want.view1, msg=f"{where}: other view1")
+        torch.testing.assert_close(got.view2, want.view2, msg=f"{where}: other view2")
+
+
+def check_same_seed_same_batches(factory: LoaderFactory, seed: int = 3) -> None:
+    """Two loaders with one seed yield identical epochs; another seed another order."""
+    first = collect_epoch(factory(seed=seed), 0)
+    second = collect_epoch(factory(seed=seed), 0)
+    for index, (a, b) in enumerate(zip(first, second, strict=True)):
+        assert torch.equal(a.label, b.label), f"batch {index}: same seed, other samples"
+        torch.testing.assert_close(b.view1, a.view1, msg=f"batch {index}: same seed, other view1")
+        torch.testing.assert_close(b.view2, a.view2, msg=f"batch {index}: same seed, other view2")
+    other = collect_epoch(factory(seed=seed + 1), 0)
+    assert epoch_labels(other) != epoch_labels(first), "another seed gave the same order"
+
+
+def check_shards_disjoint_and_cover(
+    factory: LoaderFactory, world_size: int, epoch: int = 0
+) -> None:
+    """The ranks' epochs have equal length, share no sample, and together use every sample
+    that epoch_order assigns to the epoch."""
+    loaders = [factory(rank=rank, world_size=world_size) for rank in range(world_size)]
+    shards = [epoch_labels(collect_epoch(loader, epoch)) for loader in loaders]
+    spec = loaders[0].spec
+    per_rank = batches_per_epoch(loaders[0].num_samples, spec.batch_size, world_size)
+    for rank, shard in enumerate(shards):
+        assert len(shard) == per_rank * spec.batch_size, (
+            f"rank {rank} of {world_size} read {len(shard)} samples, "
+            f"expected {per_rank * spec.batch_size}"
+        )
+    union = [label for shard in shards for label in shard]
+    assert len(set(union)) == len(union), f"shards of world_size {world_size} overlap"
+    used = {
+        int(i)
+        for rank in range(world_size)
+        for i in shard_indices(
+            loaders[0].num_samples,
+            seed=spec.seed,
+            epoch=epoch,
+            batch_size=spec.batch_size,
+            rank=rank,
+            world_size=world_size,
+            shuffle=spec.shuffle,
+        )
+    }
+    assert set(union) == used, (
+        f"shards of world_size {world_size} cover {len(set(union) & used)} of the epoch's "
+        f"{len(used)} samples and {len(set(union) - used)} others"
+    )
