@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from visim.cli.convert import convert
+from visim.cli.eval import evaluate
 from visim.cli.info import info
+from visim.cli.pretrain import pretrain
 
 app = typer.Typer(
     name="visim",
@@ -14,6 +17,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(info)
+app.command()(pretrain)
+app.command()(convert)
+app.command(name="eval")(evaluate)
 
 
 @app.callback()

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from visim.pipeline.source_demo import DEFAULT_TRAIN_IMAGES, DemoSource, parse_demo_spec
+from visim.pipeline.sources import SourceError, open_source
+
+
+def test_the_default_demo_set():
+    train, test = open_source("demo", "train"), open_source("demo", "test")
+    assert (len(train), len(test)) == (DEFAULT_TRAIN_IMAGES, DEFAULT_TRAIN_IMAGES // 4)
+    assert len(train.classes) == 10 and len(set(train.classes)) == 10
+    assert np.bincount(train.labels).tolist() == [DEFAULT_TRAIN_IMAGES // 10] * 10
+    image = train.load(0)
+    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
+
+
+def test_same_seed_same_pixels_in_any_order():
+    first, second = DemoSource(200, seed=5), DemoSource(200, seed=5)
+    later = second.load(17)
+    assert (first.load(17) == later).all()
+    assert (first.load(3) == second.load(3)).all()
+
+
+def test_seed_split_and_index_each_change_the_pixels():
+    base = DemoSource(200, seed=5).load(10)
+    assert (DemoSource(200, seed=6).load(10) != base).any()
+    assert (DemoSource(200, seed=5, split="test").load(10) != base).any()
+    assert (DemoSource(200, seed=5).load(20) != base).any()  # same class, other image
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"), [("demo", (4000, 0)), ("demo:200", (200, 0)), ("demo:200:7", (200, 7))]
+)
+def test_demo_spec(spec, expected):
+    assert parse_demo_spec(spec) == expected
+    source = open_source(spec, "test")
+    assert len(source) == expected[0] // 4
+    assert source.location == f"demo:{expected[0]}:{expected[1]}"
+
+
+@pytest.mark.parametrize("spec", ["demo:", "demo:abc", "demo:100:1:2", "demo:-5", "demo:20"])
+def test_bad_demo_specs_are_refused(spec):
+    with pytest.raises(SourceError, match="bad demo source"):
+        open_source(spec)
+
+
+def test_colour_alone_does_not_tell_the_class():
+    """The class lives in the shape: mean colour is a poor nearest-class-mean classifier."""
+    train, test = DemoSource(1000, seed=0), DemoSource(1000, seed=0, split="test")
+
+    def mean_colours(source):
+        return np.stack([source.load(i).reshape(-1, 3).mean(0) for i in range(len(source))])
+
+    train_colours, test_colours = mean_colours(train), mean_colours(test)
+    centres = np.stack([train_colours[train.labels == k].mean(0) for k in range(10)])
+    distances = ((test_colours[:, None] - centres[None]) ** 2).sum(-1)
+    accuracy = (distances.argmin(1) == test.labels).mean()
+    assert accuracy < 0.25  # chance is 0.1

@@ -1,0 +1,58 @@
+"""Shared pieces of the training tests: a tiny configuration that trains in seconds on the CPU."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from accelerate.state import AcceleratorState, GradientState
+
+from visim.train.config import TrainConfig, config_from_dict, dump_config
+from visim.train.launch import run_pretrain
+from visim.train.run_dir import RunDir
+
+# resnet18 with the ImageNet stem at 32 px (its stem leaves 8x8 maps, so steps are fast),
+# small heads, no loader workers, no timed checkpoints.
+TINY = {
+    "data": {"source": "demo:96", "backend": "torch", "recipe": "small", "size": 32, "workers": 0},
+    "model": {"arch": "resnet18", "proj_dim": 64, "pred_hidden_dim": 16},
+    "optim": {"epochs": 2, "batch_size": 16, "lr": 0.5},
+    "runtime": {"checkpoint_every": 0, "log_every": 1, "quiet": True},
+}
+
+
+def tiny_config(**sections: dict) -> TrainConfig:
+    """TINY with the given sections' values laid over it, e.g. optim={"epochs": 3}."""
+    return config_from_dict(sections, config_from_dict(TINY))
+
+
+def write_toml(path: Path, config: TrainConfig) -> Path:
+    path.write_text(dump_config(config))
+    return path
+
+
+@pytest.fixture
+def fresh_accelerate():
+    """Accelerate's state is a process-wide singleton: start and leave it empty."""
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
+def train_here(config: TrainConfig, out: Path, *, resume: bool = False) -> int:
+    """A single-process run inside the test process (use with the fresh_accelerate fixture)."""
+    return run_pretrain(config, RunDir(out), resume=resume)
+
+
+def pretrain_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "visim", "pretrain", *args]
+
+
+def run_pretrain_subprocess(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        pretrain_command(*args), capture_output=True, text=True, timeout=timeout, check=False
+    )

@@ -1,0 +1,149 @@
+"""evaluate_run on run directories written with the trainer's own functions (config + export).
+
+The end-to-end path through a real `visim pretrain` run is in tests/cli/test_eval_cli.py.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from accelerate.utils import set_seed
+
+from visim.models.model_config import ModelConfig
+from visim.models.siamese import build_model
+from visim.pipeline.demo_shapes import DEMO_CLASSES
+from visim.pipeline.sources import open_source
+from visim.train.checkpoint import Position, save_checkpoint
+from visim.train.config import DataConfig, RuntimeConfig, TrainConfig
+from visim.train.evaluation.eval_settings import EvalSettings
+from visim.train.evaluation.evaluate import check_same_classes, evaluate_run, json_ready
+from visim.train.evaluation.run_loading import EvalError, open_run
+from visim.train.export import export_weights
+from visim.train.run_dir import RunDir
+
+SEED = 3
+# Quick settings: no augmented views, no plots; 16 px crops keep the forward passes cheap.
+QUICK = {
+    "train": "demo:40",
+    "test": "demo:40",
+    "augmented_images": 0,
+    "plots": False,
+    "grid_images": 0,
+    "batch_size": 64,
+    "workers": 0,
+    "kappa_bins": 5,
+    "device": "cpu",
+}
+
+
+def tiny_config(method: str = "vi-simsiam") -> TrainConfig:
+    return TrainConfig(
+        data=DataConfig(source="demo:40", recipe="cifar", size=16, workers=0),
+        model=ModelConfig(
+            method=method, arch="resnet18", cifar_stem=True, proj_dim=32, pred_hidden_dim=8
+        ),
+        runtime=RuntimeConfig(seed=SEED),
+    )
+
+
+def write_run(path, method: str = "vi-simsiam", shift: float = 0.0) -> RunDir:
+    """config.toml + model.safetensors as a finished run leaves them; `shift` moves weights."""
+    run_dir = RunDir(path)
+    config = tiny_config(method)
+    run_dir.write_config(config)
+    model = build_model(config.model)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(shift)
+    export_weights(model, run_dir)
+    return run_dir
+
+
+def test_random_init_is_the_trainers_starting_point(tmp_path):
+    run = open_run(write_run(tmp_path).path)
+    set_seed(SEED)  # what the training loop does before build_model
+    expected = build_model(tiny_config().model).state_dict()
+    for name, value in run.random_model().state_dict().items():
+        torch.testing.assert_close(value, expected[name], msg=name)
+
+
+def test_report_and_cache_follow_the_checkpoint(tmp_path):
+    run_dir = write_run(tmp_path)
+    first = evaluate_run(tmp_path, EvalSettings(**QUICK))
+    assert first["feature_cache_hits"] == 0
+    written = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert set(written["results"]) == {"pretrained", "random_init"}
+    for variant in written["results"].values():
+        for classifier in ("knn", "linear_probe"):
+            assert 0 <= variant[classifier]["top1"] <= variant[classifier]["top5"] <= 1
+    bins = written["kappa"]["vs_probe_correctness"]["bins"]
+    assert [b["count"] for b in bins] == [2] * 5  # 10 test images in 5 equal-count bins
+
+    again = evaluate_run(tmp_path, EvalSettings(**QUICK))
+    assert again["feature_cache_hits"] == 4  # both variants, train and test
+    assert again["results"] == first["results"]
+
+    # A new checkpoint: the pretrained features are stale, the random-init ones are not.
+    write_run(run_dir.path, shift=0.01)
+    changed = evaluate_run(tmp_path, EvalSettings(**QUICK))
+    assert changed["feature_cache_hits"] == 2
+    assert changed["kappa"]["summary"]["clean"] != first["kappa"]["summary"]["clean"]
+
+
+def test_simsiam_run_has_no_kappa_section_and_says_ood_is_ignored(tmp_path):
+    write_run(tmp_path, method="simsiam")
+    report = evaluate_run(tmp_path, EvalSettings(**QUICK, ood="demo:40:1"))
+    assert report["kappa"] is None
+    assert any("--ood ignored" in warning for warning in report["warnings"])
+
+
+def test_latest_training_checkpoint_is_used_when_there_is_no_export(tmp_path):
+    run_dir = RunDir(tmp_path)
+    config = tiny_config()
+    run_dir.write_config(config)
+    state = {"model": build_model(config.model).state_dict()}
+    path = save_checkpoint(run_dir.checkpoints, Position(epoch=0, batch=1, step=1), state)
+    assert open_run(tmp_path).weights == path
+
+
+def test_run_without_checkpoint_is_refused(tmp_path):
+    RunDir(tmp_path).write_config(tiny_config())
+    with pytest.raises(EvalError, match="no checkpoint yet"):
+        open_run(tmp_path)
+
+
+def test_directory_without_config_is_refused(tmp_path):
+    with pytest.raises(EvalError, match="no config.toml"):
+        open_run(tmp_path)
+
+
+def test_missing_explicit_checkpoint_is_refused(tmp_path):
+    write_run(tmp_path)
+    with pytest.raises(EvalError, match="--checkpoint .*no such file"):
+        open_run(tmp_path, tmp_path / "nope.safetensors")
+
+
+def test_weights_of_another_model_are_refused(tmp_path):
+    write_run(tmp_path, method="simsiam")  # exported without a kappa head
+    RunDir(tmp_path).write_config(tiny_config("vi-simsiam"))
+    with pytest.raises(EvalError, match="does not fit the run's model"):
+        open_run(tmp_path).pretrained_model()
+
+
+def test_test_set_with_the_classes_in_another_order_is_refused(tmp_path):
+    npz = tmp_path / "reordered.npz"
+    labels = np.arange(10)
+    images = np.zeros((10, 8, 8, 3), np.uint8)
+    np.savez(npz, images=images, labels=labels, classes=np.array(DEMO_CLASSES[::-1]))
+    with pytest.raises(EvalError, match="--test .*different label order"):
+        check_same_classes(open_source("demo:40", "train"), open_source(str(npz), "train"))
+
+
+def test_invalid_setting_names_its_option():
+    with pytest.raises(EvalError, match="--knn-k must be at least 1, got 0"):
+        EvalSettings(train="demo", test="demo", knn_k=0)
+
+
+def test_undefined_numbers_become_json_null():
+    assert json_ready({"rho": [float("nan"), 0.5], "n": 3}) == {"rho": [None, 0.5], "n": 3}

@@ -1,0 +1,81 @@
+"""Stopping and resuming must not change the result: same weights as a run never stopped."""
+
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+from accelerate.state import AcceleratorState, GradientState
+from conftest import pretrain_command, tiny_config, train_here, write_toml
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from visim.cli.app import app
+from visim.train.checkpoint import load_checkpoint
+from visim.train.config import apply_overrides
+from visim.train.metrics import read_metrics
+from visim.train.run_dir import RunDir
+
+# 96 demo images in batches of 16: 6 steps per epoch, 12 in all.
+CONFIG = tiny_config()
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory) -> RunDir:
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    out = tmp_path_factory.mktemp("straight") / "run"
+    assert train_here(CONFIG, out) == 0
+    return RunDir(out)
+
+
+def assert_same_weights(a: RunDir, b: RunDir) -> None:
+    first, second = load_file(a.model), load_file(b.model)
+    assert first.keys() == second.keys()
+    for key in first:
+        torch.testing.assert_close(first[key], second[key], atol=1e-6, rtol=0, msg=key)
+
+
+def test_one_epoch_then_resume_gives_the_straight_runs_weights(
+    tmp_path, straight_run, fresh_accelerate
+):
+    out = tmp_path / "run"
+    assert train_here(apply_overrides(CONFIG, {"runtime.max_steps": 6}), out) == 0
+    position, _ = load_checkpoint(RunDir(out).latest_checkpoint())
+    assert (position.epoch, position.batch, position.step) == (1, 0, 6)
+
+    result = CliRunner().invoke(app, ["pretrain", "--resume", str(out), "--max-steps", "0"])
+    assert result.exit_code == 0, result.output
+    assert "resuming with changed options: --max-steps" in result.output
+    assert_same_weights(RunDir(out), straight_run)
+    steps = [record["step"] for record in read_metrics(RunDir(out).metrics)]
+    assert steps == list(range(1, 13))  # no step logged twice
+
+
+def test_sigterm_checkpoints_exits_143_and_resume_matches_the_straight_run(
+    tmp_path, straight_run, fresh_accelerate
+):
+    out = tmp_path / "run"
+    config_file = write_toml(tmp_path / "run.toml", CONFIG)
+    process = subprocess.Popen(
+        pretrain_command("--config", str(config_file), "--out", str(out)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    metrics = RunDir(out).metrics
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and metrics.read_text()) and process.poll() is None:
+        assert time.monotonic() < deadline, "no metrics line within 120 s"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 143, output
+    assert f"resume with: visim pretrain --resume {out}" in output
+    position, _ = load_checkpoint(RunDir(out).latest_checkpoint())
+    assert 1 <= position.step < 12
+
+    result = CliRunner().invoke(app, ["pretrain", "--resume", str(out)])
+    assert result.exit_code == 0, result.output
+    assert_same_weights(RunDir(out), straight_run)

@@ -1,0 +1,161 @@
+"""`visim convert SRC OUT.beton`: any supported source to an FFCV file plus its manifest."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from types import FrameType
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from visim.pipeline.backends import MissingExtraError
+from visim.pipeline.convert import (
+    WRITE_MODES,
+    ConvertResult,
+    ProgressCallback,
+    StrictModeError,
+    WriteSettings,
+    convert_source,
+    default_workers,
+)
+from visim.pipeline.manifest import manifest_path
+from visim.pipeline.sources import SPLITS, SourceError, open_source
+from visim.pipeline.worker_processes import WorkerDied
+
+WriteMode = Enum("WriteMode", {mode: mode for mode in WRITE_MODES}, type=str)
+Split = Enum("Split", {split: split for split in SPLITS}, type=str)
+SKIPPED_SHOWN = 10  # the manifest lists them all
+PHASE_LABELS = {"checking": "checking images", "writing": "writing"}
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    Console(stderr=True).print(
+        f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True
+    )
+    return typer.Exit(code)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (kill, a scheduler) cleans up like Ctrl-C instead of ending mid-write."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[ProgressCallback]:
+    """A rich bar per phase on stderr, gone when done so that errors print below a clean line."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    console = Console(stderr=True)
+    # A bar redrawn in place means nothing in a log file: show it on terminals only.
+    with Progress(
+        *columns,
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def show(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(PHASE_LABELS[phase], total=total)
+            bar.update(tasks[phase], completed=done)
+
+        yield show
+
+
+def _print_summary(console: Console, result: ConvertResult) -> None:
+    manifest = result.manifest
+    skipped = manifest.skipped
+    console.print(
+        f"Wrote [bold]{manifest.num_images}[/bold] images in {len(manifest.classes)} classes "
+        f"to {escape(str(result.output))} ({result.bytes_written / 2**20:.1f} MiB, "
+        f"{result.seconds:.1f} s); skipped {len(skipped)}; "
+        f"manifest {escape(str(manifest_path(result.output)))}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for item in skipped[:SKIPPED_SHOWN]:
+        console.print(
+            f"  skipped {escape(item['path'])}: {escape(item['reason'])}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if len(skipped) > SKIPPED_SHOWN:
+        console.print(f"  ... and {len(skipped) - SKIPPED_SHOWN} more, listed in the manifest")
+
+
+def convert(
+    src: str = typer.Argument(
+        ...,
+        help="Image folder (root/<class>/*.jpg), IDX directory (MNIST family), CIFAR python "
+        "batches directory, .npz file, or demo[:N[:SEED]].",
+    ),
+    out: Path = typer.Argument(..., help="The .beton to write; the manifest goes beside it."),
+    split: Split = typer.Option("train", help="Which split, where the source has them."),
+    max_resolution: int = typer.Option(256, help="Longest side stored; larger images shrink."),
+    write_mode: WriteMode = typer.Option(
+        "smart", help="How images are stored; smart: raw when small, JPEG when large."
+    ),
+    jpeg_quality: int = typer.Option(90, help="JPEG quality, 1-100."),
+    smart_threshold: int = typer.Option(
+        WriteSettings.smart_threshold, help="In smart mode, images of more raw bytes go JPEG."
+    ),
+    compress_probability: float = typer.Option(
+        WriteSettings.compress_probability, help="In proportion mode, the share stored as JPEG."
+    ),
+    workers: int = typer.Option(default_workers(), help="Processes that decode and write."),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT and its manifest."),
+    strict: bool = typer.Option(False, "--strict", help="Fail if any image is unreadable."),
+) -> None:
+    """Convert a data set to an FFCV .beton plus a .json manifest, skipping unreadable images."""
+    try:
+        settings = WriteSettings(
+            max_resolution=max_resolution,
+            write_mode=write_mode.value,
+            jpeg_quality=jpeg_quality,
+            smart_threshold=smart_threshold,
+            compress_probability=compress_probability,
+            workers=workers,
+        )
+        source = open_source(src, split.value)
+    except (SourceError, ValueError) as error:
+        raise _fail(str(error), 2) from None
+
+    try:
+        with _sigterm_interrupts(), _progress_bar() as show:
+            result = convert_source(
+                source, out, settings, force=force, strict=strict, progress=show
+            )
+    except FileExistsError as error:
+        raise _fail(f"{error}; pass --force to overwrite it", 2) from None
+    except (SourceError, MissingExtraError, ValueError) as error:
+        raise _fail(str(error), 2) from None
+    except StrictModeError as error:
+        raise _fail(f"--strict: {error}; nothing written", 1) from None
+    except WorkerDied as error:
+        raise _fail(f"{error}; nothing written to {out}", 1) from None
+    except KeyboardInterrupt:
+        raise _fail(f"interrupted; nothing written to {out}", 130) from None
+    _print_summary(Console(), result)

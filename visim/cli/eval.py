@@ -1,0 +1,154 @@
+"""`visim eval RUN_DIR --train DATA --test DATA`: what pre-training bought, and what kappa says."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from visim.train.evaluation.eval_settings import EvalSettings
+from visim.train.evaluation.evaluate import evaluate_run
+from visim.train.evaluation.run_loading import EvalError
+
+EXIT_BAD_OPTION = 2
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(EvalSettings)}
+DATA_HELP = "an image folder, IDX, CIFAR or .npz source, or demo[:N[:SEED]]"
+
+
+def _default(name: str):
+    return _DEFAULTS[name]
+
+
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="Run directory written by `visim pretrain --out`."),
+    train: str = typer.Option(
+        ..., "--train", help=f"Labelled data for the kNN bank and the probe: {DATA_HELP}."
+    ),
+    test: str = typer.Option(..., "--test", help=f"Labelled data to measure on: {DATA_HELP}."),
+    ood: str | None = typer.Option(
+        None, "--ood", help="Out-of-distribution data: AUROC of kappa, in- vs out-of-distribution."
+    ),
+    train_split: str = typer.Option(_default("train_split"), help="Split of --train."),
+    test_split: str = typer.Option(_default("test_split"), help="Split of --test."),
+    ood_split: str = typer.Option(_default("ood_split"), help="Split of --ood."),
+    checkpoint: Path | None = typer.Option(
+        None, help="Weights to evaluate (default: the run's newest checkpoint or export)."
+    ),
+    knn_k: int = typer.Option(_default("knn_k"), help="Neighbours that vote in kNN."),
+    knn_temperature: float = typer.Option(
+        _default("knn_temperature"), help="kNN vote weight exp(cosine / temperature)."
+    ),
+    probe_weight_decay: float = typer.Option(
+        _default("probe_weight_decay"), help="L2 penalty of the linear probe."
+    ),
+    probe_max_iter: int = typer.Option(
+        _default("probe_max_iter"), help="L-BFGS iterations of the linear probe."
+    ),
+    kappa_bins: int = typer.Option(
+        _default("kappa_bins"), help="Equal-count kappa bins for accuracy against kappa."
+    ),
+    augmented_images: int = typer.Option(
+        _default("augmented_images"),
+        help="Test images whose two augmented views give the augmented-kappa histogram (0: skip).",
+    ),
+    grid_images: int = typer.Option(
+        _default("grid_images"), help="Images in each highest / lowest kappa grid (0: none)."
+    ),
+    batch_size: int = typer.Option(_default("batch_size"), help="Images per forward pass."),
+    workers: int | None = typer.Option(
+        None, help="Data-loading processes (default: the run's --workers)."
+    ),
+    device: str = typer.Option(_default("device"), help="auto, cpu, cuda or cuda:N."),
+    plots: bool = typer.Option(
+        _default("plots"), "--plots/--no-plots", help="Write PNG plots (the plots extra)."
+    ),
+) -> None:
+    """Frozen-feature kNN and linear probe against a random init, and the kappa analysis."""
+    options = dict(locals())
+    run_dir = options.pop("run_dir")
+    console = Console()
+    try:
+        settings = EvalSettings(**options)
+        report = evaluate_run(
+            run_dir,
+            settings,
+            log=lambda line: console.print(f"[dim]{escape(line)}[/dim]", highlight=False),
+        )
+    except EvalError as error:
+        Console(stderr=True).print(
+            f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(EXIT_BAD_OPTION) from None
+    print_report(console, report)
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.2f}"
+
+
+def _number(value: float | None) -> str:
+    """A correlation or AUROC; '-' where it is undefined (NaN) or not measured (None)."""
+    return "-" if value is None or value != value else f"{value:.3f}"
+
+
+def print_report(console: Console, report: dict) -> None:
+    results = report["results"]
+    accuracy = Table(title=f"Accuracy (%) on {escape(report['data']['test']['location'])}")
+    accuracy.add_column("weights")
+    columns = [("knn", "top1"), ("knn", "top5"), ("linear_probe", "top1"), ("linear_probe", "top5")]
+    for method, k in columns:
+        accuracy.add_column(f"{'kNN' if method == 'knn' else 'linear'} {k}", justify="right")
+    labels = {"pretrained": "pre-trained", "random_init": "random init"}
+    for variant, label in labels.items():
+        accuracy.add_row(label, *(_percent(results[variant][m][k]) for m, k in columns))
+    gains = [results["pretrained"][m][k] - results["random_init"][m][k] for m, k in columns]
+    accuracy.add_row("[bold]gain[/bold]", *(f"[bold]{100 * g:+.2f}[/bold]" for g in gains))
+    console.print(accuracy)
+
+    kappa = report["kappa"]
+    if kappa is not None:
+        correctness = kappa["vs_probe_correctness"]
+        scores = Table(title="kappa as a confidence score", show_header=False)
+        scores.add_row(
+            "AUROC: kappa predicts a right probe answer", _number(correctness["auroc_correct"])
+        )
+        scores.add_row(
+            "Spearman rho, kappa vs right/wrong (per image)",
+            _number(correctness["spearman_per_image"]),
+        )
+        scores.add_row(
+            "Spearman rho, mean kappa vs accuracy (per bin)", _number(correctness["spearman_bins"])
+        )
+        if kappa["ood_auroc"] is not None:
+            scores.add_row(
+                "AUROC: kappa separates in- from out-of-distribution", _number(kappa["ood_auroc"])
+            )
+        for name, summary in kappa["summary"].items():
+            scores.add_row(
+                f"kappa of {name} images: median [5%, 95%]",
+                f"{summary['median']:.4g} [{summary['q05']:.4g}, {summary['q95']:.4g}]",
+            )
+        console.print(scores)
+
+        bins = Table(title="Linear probe accuracy per equal-count kappa bin")
+        for column in ("bin", "kappa range", "mean kappa", "accuracy (%)", "images"):
+            bins.add_column(column, justify="right")
+        for i, b in enumerate(correctness["bins"], start=1):
+            bins.add_row(
+                str(i),
+                f"{b['kappa_min']:.4g} - {b['kappa_max']:.4g}",
+                f"{b['mean_kappa']:.4g}",
+                _percent(b["accuracy"]),
+                str(b["count"]),
+            )
+        console.print(bins)
+
+    for warning in report["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    eval_dir = Path(report["run_dir"]) / "eval"
+    written = ["eval.json", *report["plots"]]
+    console.print(f"wrote {escape(str(eval_dir))}/: {', '.join(written)}", highlight=False)

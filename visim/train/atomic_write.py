@@ -1,0 +1,31 @@
+"""Write a file so that readers see either the old content or the new, never half of it.
+
+A run can be killed at any moment (kill -9, a node failure): a checkpoint or export that is
+cut short must not replace a good one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Call write(temporary_path), flush it to disk, then rename it onto `path`."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    write(temporary)
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    # The rename itself lives in the directory entry: flush that too.
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    write_atomically(path, lambda temporary: temporary.write_text(text))

@@ -1,0 +1,1 @@
+"""`visim eval`: frozen features, kNN, linear probe, kappa analysis and plots."""

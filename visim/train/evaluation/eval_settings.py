@@ -1,0 +1,49 @@
+"""Everything `visim eval` can be told, with defaults and one-line errors naming the option."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from visim.train.evaluation.run_loading import EvalError
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    train: str  # labelled data the kNN bank and the probe are fitted on
+    test: str  # labelled data the numbers are measured on
+    ood: str | None = None  # data from elsewhere: kappa should be lower on it
+    train_split: str = "train"
+    test_split: str = "test"
+    ood_split: str = "test"
+    checkpoint: Path | None = None  # None: the run's newest weights
+    knn_k: int = 200
+    knn_temperature: float = 0.1
+    probe_weight_decay: float = 1e-4
+    probe_max_iter: int = 300
+    kappa_bins: int = 10
+    # Test images whose two augmented views (training recipe) make the augmented-kappa
+    # histogram; augmenting on the CPU is the slow part, so not the whole test set. 0: skip.
+    augmented_images: int = 5000
+    grid_images: int = 16  # per grid (highest and lowest kappa); 0: no grids
+    batch_size: int = 256
+    workers: int | None = None  # data-loading processes; None: the run's --workers
+    device: str = "auto"  # auto: the first CUDA device if there is one, else the CPU
+    plots: bool = True
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.knn_k >= 1, "--knn-k", "at least 1"),
+            (self.knn_temperature > 0, "--knn-temperature", "positive"),
+            (self.probe_weight_decay >= 0, "--probe-weight-decay", "at least 0"),
+            (self.probe_max_iter >= 1, "--probe-max-iter", "at least 1"),
+            (self.kappa_bins >= 1, "--kappa-bins", "at least 1"),
+            (self.augmented_images >= 0, "--augmented-images", "at least 0"),
+            (self.grid_images >= 0, "--grid-images", "at least 0"),
+            (self.batch_size >= 1, "--batch-size", "at least 1"),
+            (self.workers is None or self.workers >= 0, "--workers", "at least 0"),
+        ]
+        for ok, option, wanted in checks:
+            if not ok:
+                value = getattr(self, option.removeprefix("--").replace("-", "_"))
+                raise EvalError(f"{option} must be {wanted}, got {value!r}")

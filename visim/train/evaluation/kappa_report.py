@@ -1,0 +1,60 @@
+"""The kappa section of eval.json for a VI-SimSiam run (METHOD.md section 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from visim.pipeline.sources import ImageSource
+from visim.train.evaluation.kappa_analysis import (
+    kappa_summary,
+    kappa_vs_correctness,
+    ood_auroc,
+    shared_histogram,
+)
+
+
+def kappa_report(
+    kappas: dict[str, np.ndarray],
+    probe_correct: np.ndarray,
+    num_bins: int,
+) -> dict:
+    """kappas: "clean" (test images, in the order of probe_correct), and optionally
+    "augmented" (views of test images) and "ood" (out-of-distribution images)."""
+    return {
+        "summary": {name: kappa_summary(values) for name, values in kappas.items()},
+        "vs_probe_correctness": kappa_vs_correctness(kappas["clean"], probe_correct, num_bins),
+        "ood_auroc": ood_auroc(kappas["clean"], kappas["ood"]) if "ood" in kappas else None,
+        "histogram": shared_histogram(kappas),
+    }
+
+
+def extreme_images(
+    test: dict[str, torch.Tensor],
+    probe_correct: torch.Tensor,
+    source: ImageSource,
+    count: int,
+) -> dict[str, list[dict]]:
+    """The `count` highest- and lowest-kappa test images, most extreme first.
+
+    Each: "index" in the source, "item" (a name the user can find), "label", "kappa",
+    "probe_correct". `test` holds "kappa" and "indices" as extract_features returns them.
+    """
+    order = torch.argsort(test["kappa"], descending=True, stable=True)
+    count = min(count, len(order))
+    if count == 0:
+        return {}
+    picks = {"highest": order[:count], "lowest": order[len(order) - count :].flip(0)}
+    return {
+        side: [
+            {
+                "index": int(test["indices"][p]),
+                "item": source.describe(int(test["indices"][p])),
+                "label": source.classes[int(test["labels"][p])],
+                "kappa": float(test["kappa"][p]),
+                "probe_correct": bool(probe_correct[p]),
+            }
+            for p in positions
+        ]
+        for side, positions in picks.items()
+    }

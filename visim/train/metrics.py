@@ -1,0 +1,134 @@
+"""What a run measures every --log-every steps, and metrics.jsonl, where it goes.
+
+Each process keeps a MetricsWindow over the steps since the last line; at a log step the
+windows of all processes are combined into one record:
+
+    step, epoch             optimizer steps done; the epoch in progress (1-based)
+    loss                    mean finite loss of the window (null if every step was skipped)
+    loss_vs_uniform         VI only: loss + log density of the uniform distribution on the
+                            sphere; 0 for kappa = 0, negative as the fit improves
+    lr, lr_predictor        learning rates of the window's last step
+    kappa_mean/min/max      VI only: concentration over both views of the last batch
+    cosine                  mean cos(p1, z2), cos(p2, z1) of the last batch: the alignment
+                            that both methods maximise (independent of kappa)
+    z_std, z_std_ideal      collapse monitor: std of z/|z| over the batch and 1/sqrt(proj_dim)
+    collapse                z_std below collapse_ratio * z_std_ideal
+    images_per_s            source images per second, all processes together
+    data_wait               fraction of the window spent waiting for the loader
+    nonfinite_steps         steps skipped for a non-finite loss since the run started
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from visim.models.collapse_monitor import kappa_statistics, representation_std
+from visim.models.losses import simsiam_loss, uniform_log_density
+from visim.models.siamese import SiameseModel, SiameseOutput
+from visim.train.atomic_write import write_text_atomically
+
+
+class MetricsWindow:
+    """The steps of one process since the last metrics line."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.started = time.perf_counter()
+        self.steps = 0
+        self.loss_sum = 0.0
+        self.finite_steps = 0
+        self.data_wait = 0.0
+
+    def add_step(self, loss: float, data_wait: float) -> None:
+        self.steps += 1
+        self.data_wait += data_wait
+        if math.isfinite(loss):
+            self.loss_sum += loss
+            self.finite_steps += 1
+
+    def seconds_per_step(self) -> float:
+        return (time.perf_counter() - self.started) / max(1, self.steps)
+
+    @torch.no_grad()
+    def summary(self, model: SiameseModel, output: SiameseOutput) -> dict[str, float]:
+        """This process's share of the record, from the window and the last batch."""
+        seconds = time.perf_counter() - self.started
+        summary = {
+            "loss_sum": self.loss_sum,
+            "finite_steps": self.finite_steps,
+            "steps": self.steps,
+            "seconds": seconds,
+            "data_wait": self.data_wait / seconds if seconds > 0 else 0.0,
+            "cosine": -simsiam_loss(output.p1, output.p2, output.z1, output.z2).item(),
+            "z_std": representation_std(output.z1),
+        }
+        if output.kappa1 is not None:
+            kappa = torch.cat([output.kappa1, output.kappa2])
+            stats = kappa_statistics(kappa, model.config.kappa_max)
+            summary.update({f"kappa_{name}": value for name, value in stats.items()})
+        return summary
+
+
+def combine_processes(
+    summaries: list[dict[str, float]],
+    *,
+    proj_dim: int,
+    global_batch_size: int,
+    collapse_ratio: float,
+) -> dict:
+    """One record from every process's summary (rank 0's first)."""
+    first = summaries[0]
+
+    def mean(key: str) -> float:
+        return sum(s[key] for s in summaries) / len(summaries)
+
+    finite = sum(s["finite_steps"] for s in summaries)
+    loss = sum(s["loss_sum"] for s in summaries) / finite if finite else None
+    z_std, ideal = mean("z_std"), 1 / math.sqrt(proj_dim)
+    record: dict = {"loss": loss}
+    if "kappa_mean" in first:
+        record["loss_vs_uniform"] = None if loss is None else loss + uniform_log_density(proj_dim)
+        record["kappa_mean"] = mean("kappa_mean")
+        record["kappa_min"] = min(s["kappa_min"] for s in summaries)
+        record["kappa_max"] = max(s["kappa_max"] for s in summaries)
+        if "kappa_at_max_fraction" in first:
+            record["kappa_at_max_fraction"] = mean("kappa_at_max_fraction")
+    record.update(
+        cosine=mean("cosine"),
+        z_std=z_std,
+        z_std_ideal=ideal,
+        collapse=z_std < collapse_ratio * ideal,
+        images_per_s=first["steps"] * global_batch_size / first["seconds"],
+        data_wait=mean("data_wait"),
+    )
+    return record
+
+
+class MetricsLog:
+    """Appends records to metrics.jsonl, one line each, flushed at once so that a killed run
+    keeps every line it wrote and a watcher sees each line as it comes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, record: dict) -> None:
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+
+    def drop_after(self, step: int) -> None:
+        """Forget the lines of steps after `step`: a resumed run trains those steps again."""
+        if self.path.exists():
+            kept = [r for r in read_metrics(self.path) if r["step"] <= step]
+            write_text_atomically(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def read_metrics(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

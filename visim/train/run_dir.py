@@ -1,0 +1,72 @@
+"""The run directory: where one pre-training run keeps everything it writes.
+
+RUN_DIR/config.toml           the resolved configuration (loads back with --config/--resume)
+RUN_DIR/env.json              versions, devices, git commit, and how this run trains
+RUN_DIR/metrics.jsonl         one JSON object per --log-every steps
+RUN_DIR/checkpoints/          step-<step>.pt, the last two
+RUN_DIR/model.safetensors     the whole model at the end
+RUN_DIR/backbone.safetensors  the torchvision-compatible ResNet at the end (no fc.*)
+RUN_DIR/debug/                per-process records, only with [runtime] record_samples
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from visim.train.atomic_write import write_text_atomically
+from visim.train.checkpoint import latest_checkpoint
+from visim.train.config import TrainConfig, dump_config, load_config
+from visim.train.environment import environment_report
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def environment(self) -> Path:
+        return self.path / "env.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def model(self) -> Path:
+        return self.path / "model.safetensors"
+
+    @property
+    def backbone(self) -> Path:
+        return self.path / "backbone.safetensors"
+
+    @property
+    def debug(self) -> Path:
+        return self.path / "debug"
+
+    def holds_run(self) -> bool:
+        return self.config.exists()
+
+    def latest_checkpoint(self) -> Path | None:
+        return latest_checkpoint(self.checkpoints)
+
+    def load_config(self) -> TrainConfig:
+        return load_config(self.config)
+
+    def write_config(self, config: TrainConfig) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(self.config, dump_config(config))
+
+    def write_environment(self, training: dict) -> None:
+        """env.json: environment_report() plus `training` (precision, processes, device)."""
+        report = {**environment_report(), "training": training}
+        write_text_atomically(self.environment, json.dumps(report, indent=2) + "\n")
