@@ -271,3 +271,175 @@ def check_shards_disjoint_and_cover(
         f"shards of world_size {world_size} cover {len(set(union) & used)} of the epoch's "
         f"{len(used)} samples and {len(set(union) - used)} others"
     )
+
+
+# -- Rates and crop statistics ----------------------------------------------------------------
+#
+# Over many views, each random op must fire at its recipe probability and crops must cover the
+# recipe's area range. Rates are measured with a recipe that runs one op at a time on a
+# whole-image crop of indexed_images (noise), where each op leaves a signature that nothing
+# else can: see one_op_recipe. Crops are measured on coordinate_images, whose pixels say
+# where they came from: see check_crops_follow_recipe.
+
+# Views are compared on the [0, 1] pixel scale; a real change moves some pixel by more than
+# uint8 rounding (half a level per step) can.
+CHANGE_THRESHOLD = 1.5 / 255
+SIGNATURE_ATOL = 1e-3
+# Estimating a crop box from a resized view is exact only up to the resampling filter at the
+# box edges: areas and aspect ratios are allowed this relative slack beyond the recipe's range.
+CROP_ESTIMATE_SLACK = 0.1
+
+Signature = Callable[[torch.Tensor, torch.Tensor], bool]
+
+
+def assert_binomial_rate(hits: int, trials: int, p: float, what: str) -> None:
+    """hits of trials lies within 5 binomial standard deviations of probability p."""
+    rate = hits / trials
+    sigma = (p * (1 - p) / trials) ** 0.5
+    assert abs(rate - p) <= 5 * sigma + 1e-9, (
+        f"{what}: observed rate {rate:.3f} over {trials} views, recipe probability {p}"
+    )
+
+
+def pixel_scale(views: torch.Tensor, recipe: AugmentationRecipe) -> torch.Tensor:
+    """Undo the recipe's normalisation: float [N, 3, H, W] back on the [0, 1] scale."""
+    mean = torch.tensor(recipe.mean).reshape(1, 3, 1, 1)
+    std = torch.tensor(recipe.std).reshape(1, 3, 1, 1)
+    return views.cpu().float() * std + mean
+
+
+def epoch_pixel_views(
+    loader: TwoViewLoader, epochs: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(labels [2N], views [2N, 3, H, W] on the [0, 1] scale): both views of every sample."""
+    labels, views = [], []
+    for epoch in epochs:
+        for batch in collect_epoch(loader, epoch):
+            labels += [batch.label, batch.label]
+            views += [batch.view1, batch.view2]
+    return torch.cat(labels), pixel_scale(torch.cat(views), loader.spec.recipe)
+
+
+def is_mirrored(original: torch.Tensor, view: torch.Tensor) -> bool:
+    return bool((view - original.flip(-1)).abs().max() < SIGNATURE_ATOL)
+
+
+def is_gray(original: torch.Tensor, view: torch.Tensor) -> bool:
+    """Equal channels; up to a level of rounding, which a uint8 colour transform leaves."""
+    return bool((view - view[:1]).abs().max() < CHANGE_THRESHOLD)
+
+
+def is_changed(original: torch.Tensor, view: torch.Tensor) -> bool:
+    return bool((view - original).abs().max() > CHANGE_THRESHOLD)
+
+
+def one_op_recipe(recipe: AugmentationRecipe, op: str) -> tuple[AugmentationRecipe, Signature]:
+    """(recipe running only `op`, the signature `op` leaves on a view of a noise image).
+
+    op: flip, grayscale, blur or jitter; its probability is the recipe's `ONE_OP_FIELDS[op]`.
+    The view is the whole image at recipe.size, so the loader's source images must be
+    recipe.size square. Blur sigmas start at 1 and jitter changes brightness only, so that
+    every firing changes some pixel by several levels (a sigma of 0.1 or a factor near 1 may
+    change nothing after rounding).
+    """
+    base = identity_recipe(recipe).replace(flip_prob=0.0)
+    cases = {
+        "flip": (base.replace(flip_prob=0.5), is_mirrored),
+        "grayscale": (base.replace(grayscale_prob=0.2), is_gray),
+        "blur": (base.replace(blur_prob=0.5, blur_sigma=(1.0, 2.0)), is_changed),
+        "jitter": (
+            base.replace(jitter_prob=0.8, brightness=0.4, contrast=0, saturation=0, hue=0),
+            is_changed,
+        ),
+    }
+    if op not in cases:
+        raise ValueError(f"unknown op {op!r}; choose one of {', '.join(cases)}")
+    return cases[op]
+
+
+ONE_OP_FIELDS = {
+    "flip": "flip_prob",
+    "grayscale": "grayscale_prob",
+    "blur": "blur_prob",
+    "jitter": "jitter_prob",
+}
+
+
+def check_op_rate(
+    loader: TwoViewLoader,
+    originals: np.ndarray,
+    op: str,
+    signature: Signature,
+    epochs: tuple[int, ...] = (0,),
+) -> None:
+    """Over every view of the epochs, `signature` shows at the rate the loader's recipe gives
+    `op` (within binomial tolerance). The recipe and signature come from one_op_recipe.
+
+    originals: uint8 [N, H, W, 3], the loader's source images by label (indexed_images).
+    """
+    probability = getattr(loader.spec.recipe, ONE_OP_FIELDS[op])
+    labels, views = epoch_pixel_views(loader, epochs)
+    source = torch.from_numpy(originals).permute(0, 3, 1, 2).float() / 255  # [N, 3, H, W]
+    hits = sum(signature(source[label], view) for label, view in zip(labels, views, strict=True))
+    assert_binomial_rate(hits, len(views), probability, op)
+
+
+def coordinate_images(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 [n, size, size, 3], labels arange(n)) whose pixels tell where they are.
+
+    Red rises from 0 to 255 along each row and green down each column, so any crop of an image
+    shows which columns and rows it came from; blue is noise, so samples stay distinct.
+    """
+    ramp = np.round(np.arange(size) * 255 / (size - 1)).astype(np.uint8)
+    images = np.empty((n, size, size, 3), dtype=np.uint8)
+    images[..., 0] = ramp[None, None, :]
+    images[..., 1] = ramp[None, :, None]
+    images[..., 2] = np.random.default_rng(seed).integers(0, 256, size=(n, size, size))
+    return images, np.arange(n, dtype=np.int64)
+
+
+def estimate_crops(
+    views: torch.Tensor, source_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(area fraction, aspect ratio w / h, mirrored) of each view of a coordinate image.
+
+    views: [N, 3, S, S] on the [0, 1] scale. A box w source pixels wide resized to S columns
+    puts the mean source column of its first and last output columns w (1 - 1/S) apart, so
+    w = that distance * S / (S - 1); likewise for rows. A flip reverses the red ramp.
+    """
+    size = views.shape[-1]
+    coordinate = views[:, :2].double() * (source_size - 1)  # [N, 2, S, S] in source pixels
+    first_col, last_col = coordinate[:, 0, :, 0].mean(1), coordinate[:, 0, :, -1].mean(1)
+    first_row, last_row = coordinate[:, 1, 0, :].mean(1), coordinate[:, 1, -1, :].mean(1)
+    width = (last_col - first_col).abs() * size / (size - 1)
+    height = (last_row - first_row) * size / (size - 1)
+    area = (width * height / source_size**2).numpy()
+    return area, (width / height).numpy(), (last_col < first_col).numpy()
+
+
+def check_crops_follow_recipe(
+    loader: TwoViewLoader, source_size: int, epochs: tuple[int, ...] = (0, 1)
+) -> None:
+    """Crop areas and aspect ratios lie in the recipe's ranges and spread over them; views are
+    mirrored at the recipe's flip rate.
+
+    The loader reads coordinate_images(N, source_size) under a recipe whose colour ops are off.
+    """
+    recipe = loader.spec.recipe
+    _, views = epoch_pixel_views(loader, epochs)
+    area, aspect, mirrored = estimate_crops(views, source_size)
+    low, high = recipe.crop_scale
+    slack = CROP_ESTIMATE_SLACK
+    assert area.min() >= low * (1 - slack) and area.max() <= high * (1 + slack), (
+        f"crop areas span [{area.min():.3f}, {area.max():.3f}], recipe scale {recipe.crop_scale}"
+    )
+    quarter = (high - low) / 4
+    assert area.min() < low + quarter and area.max() > high - quarter, (
+        f"crop areas [{area.min():.3f}, {area.max():.3f}] do not spread over {recipe.crop_scale}"
+    )
+    ratio_low, ratio_high = recipe.crop_ratio
+    assert aspect.min() >= ratio_low * (1 - slack) and aspect.max() <= ratio_high * (1 + slack), (
+        f"crop aspect ratios span [{aspect.min():.3f}, {aspect.max():.3f}], "
+        f"recipe ratio {recipe.crop_ratio}"
+    )
+    assert_binomial_rate(int(mirrored.sum()), len(mirrored), recipe.flip_prob, "flip")

@@ -125,3 +125,23 @@ def test_uint8_images_are_scaled_to_unit_range(device):
     torch.testing.assert_close(out.flatten().cpu(), torch.tensor([0.0, 0.2, 1.0]))
     with pytest.raises(TypeError, match="uint8 or floating"):
         ops.to_float_images(images.to(torch.int32))
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "view of [B, 2, H, W, 3]"])
+def test_normalize_uint8_equals_float_conversion_then_normalize(layout):
+    pixels = torch.randint(0, 256, (B, 2, 16, 16, 3), dtype=torch.uint8)
+    images = {
+        "contiguous": pixels[:, 0].permute(0, 3, 1, 2).contiguous(),
+        "channels_last": pixels[:, 0]
+        .permute(0, 3, 1, 2)
+        .contiguous(memory_format=torch.channels_last),
+        # The ffcv loader's CPU route: one view of both crops, [B, 3, H, W] with HWC strides.
+        "view of [B, 2, H, W, 3]": pixels[:, 0].permute(0, 3, 1, 2),
+    }[layout]
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+    out = ops.normalize_uint8(images, mean, std)
+    assert out.dtype == torch.float32 and out.is_contiguous(memory_format=torch.channels_last)
+    expected = ops.normalize(ops.to_float_images(images), mean, std)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
+    with pytest.raises(TypeError, match="must be uint8"):
+        ops.normalize_uint8(expected, mean, std)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from visim.cli.bench import bench_app
 from visim.cli.convert import convert
+from visim.cli.demo import demo
 from visim.cli.eval import evaluate
 from visim.cli.info import info
 from visim.cli.pretrain import pretrain
@@ -20,6 +22,8 @@ app.command()(info)
 app.command()(pretrain)
 app.command()(convert)
 app.command(name="eval")(evaluate)
+app.command()(demo)
+app.add_typer(bench_app)
 
 
 @app.callback()

@@ -63,7 +63,7 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 
 @contextmanager
-def _progress_bar() -> Iterator[ProgressCallback]:
+def convert_progress_bar() -> Iterator[ProgressCallback]:
     """A rich bar per phase on stderr, gone when done so that errors print below a clean line."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     console = Console(stderr=True)
@@ -144,7 +144,7 @@ def convert(
         raise _fail(str(error), 2) from None
 
     try:
-        with _sigterm_interrupts(), _progress_bar() as show:
+        with _sigterm_interrupts(), convert_progress_bar() as show:
             result = convert_source(
                 source, out, settings, force=force, strict=strict, progress=show
             )

@@ -4,7 +4,8 @@ FFCV's own route to two views is a second named pipeline on the same field, whic
 view its own decoder node and so decodes every JPEG twice. Decoding dominates the cost of
 the crop-and-flip stage, so this decoder decodes once into a scratch buffer and then samples
 two independent random-resized crops (and flips) from it, writing uint8 [2, S, S, 3] per
-sample. Crop sampling follows torchvision's RandomResizedCrop, the reference backend's.
+sample. Boxes come from crop_box, torchvision's RandomResizedCrop rule, the reference
+backend's.
 
 Only numba-compilable code lives in generate_code's closure: FFCV jit-compiles it with the
 rest of the pipeline on a loader's first batch.
@@ -23,41 +24,17 @@ from ffcv.pipeline.compiler import Compiler
 from ffcv.pipeline.operation import Operation
 from ffcv.pipeline.state import State
 
+from visim.pipeline.crop_box import CROP_ATTEMPTS, DRAWS_PER_ATTEMPT, crop_box
+
 VIEWS = 2
-CROP_ATTEMPTS = 10  # torchvision's count before falling back to a central crop
 
 
-def sample_crop_box(
-    height: int, width: int, scale: np.ndarray, log_ratio: np.ndarray
-) -> tuple[int, int, int, int]:
-    """(top, left, crop_height, crop_width) of one random-resized crop.
+def uniform_crop_draws() -> np.ndarray:
+    """crop_box's draws from numba's generator of the calling thread.
 
-    Area fraction uniform in `scale`, log aspect ratio (w/h) uniform in `log_ratio`; after
-    CROP_ATTEMPTS boxes that do not fit, the largest central box whose ratio is in range.
+    A function of its own: numba cannot build the array inside the parallel loop itself.
     """
-    area = height * width
-    for _ in range(CROP_ATTEMPTS):
-        target_area = area * np.random.uniform(scale[0], scale[1])
-        aspect = np.exp(np.random.uniform(log_ratio[0], log_ratio[1]))
-        crop_w = int(round(np.sqrt(target_area * aspect)))
-        crop_h = int(round(np.sqrt(target_area / aspect)))
-        if 0 < crop_w <= width and 0 < crop_h <= height:
-            top = np.random.randint(0, height - crop_h + 1)
-            left = np.random.randint(0, width - crop_w + 1)
-            return top, left, crop_h, crop_w
-    min_ratio = np.exp(log_ratio[0])
-    max_ratio = np.exp(log_ratio[1])
-    image_ratio = width / height
-    if image_ratio < min_ratio:
-        crop_w = width
-        crop_h = int(round(crop_w / min_ratio))
-    elif image_ratio > max_ratio:
-        crop_h = height
-        crop_w = int(round(crop_h * max_ratio))
-    else:
-        crop_h = height
-        crop_w = width
-    return (height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w
+    return np.random.random((CROP_ATTEMPTS, DRAWS_PER_ATTEMPT))
 
 
 def mirror_columns_in_place(image: np.ndarray) -> None:
@@ -109,7 +86,8 @@ class TwoViewRandomResizedCropDecoder(Operation):
         parallel_range = Compiler.get_iterator()
         imdecode_c = Compiler.compile(imdecode)
         resize_crop_c = Compiler.compile(resize_crop)
-        sample_crop_box_c = Compiler.compile(sample_crop_box)
+        crop_box_c = Compiler.compile(crop_box)
+        uniform_crop_draws_c = Compiler.compile(uniform_crop_draws)
         mirror_c = Compiler.compile(mirror_columns_in_place)
         jpg = IMAGE_MODES["jpg"]
         scale = np.array(self.scale, dtype=np.float64)
@@ -132,7 +110,8 @@ class TwoViewRandomResizedCropDecoder(Operation):
                 else:
                     image = encoded.reshape(height, width, 3)
                 for view in range(VIEWS):
-                    top, left, crop_h, crop_w = sample_crop_box_c(height, width, scale, log_ratio)
+                    draws = uniform_crop_draws_c()
+                    top, left, crop_h, crop_w = crop_box_c(height, width, scale, log_ratio, draws)
                     out = destination[slot, view]
                     resize_crop_c(image, top, top + crop_h, left, left + crop_w, out)
                     if np.random.random() < flip_prob:

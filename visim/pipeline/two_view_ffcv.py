@@ -1,8 +1,16 @@
 """The ffcv backend: a .beton in, two views out; FFCV decodes, crops and flips on CPU threads.
 
-FFCV 1.0.2 has no hue, grayscale, blur or solarize, so the rest of the recipe runs as the
-batched torch colour stage on the training device (batched_augment). Two ways to get the two
-crops, selectable per loader:
+FFCV 1.0.2 has no hue, grayscale, blur or solarize, so the rest of the recipe (colour jitter,
+grayscale, blur, solarize) runs in one of two places, chosen by spec.device.type:
+
+- a GPU: the batched torch colour stage (batched_augment) on the device, where it costs
+  little, leaving FFCV's CPU threads to decoding.
+- the CPU: RecipeColorStage (ffcv_color_stage), numba code on the uint8 crops inside FFCV,
+  samples in parallel over the loader's workers; torch then only converts to float and
+  normalises (batched_color_ops.normalize_uint8). The batched torch stage makes many passes
+  over the whole batch per op and on a CPU would cost far more than decoding.
+
+Two ways to get the two crops, selectable per loader:
 
 - "decode-once" (default): TwoViewRandomResizedCropDecoder decodes each JPEG once and cuts both
   views from it.
@@ -15,7 +23,7 @@ FFCV Loader (and one numba compilation, which costs 6-60 s) serves every epoch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -30,19 +38,20 @@ from ffcv.traversal_order.base import TraversalOrder
 
 from visim.pipeline.batch import Batch
 from visim.pipeline.batched_augment import augment_colors_and_normalize
+from visim.pipeline.batched_color_ops import normalize_uint8
 from visim.pipeline.epoch_order import batches_per_epoch, shard_indices
+from visim.pipeline.ffcv_color_stage import RecipeColorStage
 from visim.pipeline.ffcv_decode_once import TwoViewRandomResizedCropDecoder
 from visim.pipeline.loader_spec import LoaderSpec
-from visim.pipeline.random_streams import seeded_generator
+from visim.pipeline.manifest import IMAGE_FIELD, LABEL_FIELD
+from visim.pipeline.random_streams import stream_seed
 
 TwoViewMode = Literal["decode-once", "decode-twice"]
 TWO_VIEW_MODES: tuple[TwoViewMode, ...] = ("decode-once", "decode-twice")
 # The faster of the two on the benchmark (benchmarks/pipeline.md).
 DEFAULT_TWO_VIEW_MODE: TwoViewMode = "decode-once"
 
-# Field names that `visim convert` writes.
-IMAGE_FIELD = "image"
-LABEL_FIELD = "label"
+# The extra output of decode-twice: FFCV yields it after the stored fields.
 SECOND_VIEW_OUTPUT = "image2"
 
 
@@ -83,10 +92,23 @@ def _label_pipeline(device: torch.device) -> list:
     return [IntDecoder(), ToTensor(), ToDevice(device, non_blocking=True)]
 
 
-def _view_transforms(spec: LoaderSpec) -> list:
-    """After a crop decoder: flip, then to a uint8 [B, 3, S, S] tensor on the device."""
+def colour_ops_in_ffcv(device: torch.device | str) -> bool:
+    """Whether a loader for `device` runs the colour ops inside FFCV (see the module docstring)."""
+    return torch.device(device).type == "cpu"
+
+
+def _colour_stage(spec: LoaderSpec, colour_stream: Callable[[], int] | None, view: int) -> list:
+    """The FFCV colour stage for crops whose first view is `view`, if this loader has one."""
+    if colour_stream is None or not spec.recipe.color_ops_enabled:
+        return []
+    return [RecipeColorStage(spec.recipe, colour_stream, first_view=view)]
+
+
+def _view_transforms(spec: LoaderSpec, colour_stage: list) -> list:
+    """After a crop decoder: flip, colour (if given), then uint8 [B, 3, S, S] on the device."""
     return [
         RandomHorizontalFlip(spec.recipe.flip_prob),
+        *colour_stage,
         ToTensor(),
         ToDevice(spec.device, non_blocking=True),
         ToTorchImage(channels_last=True),
@@ -100,21 +122,40 @@ def _crop_decoder(spec: LoaderSpec) -> RandomResizedCropRGBImageDecoder:
     )
 
 
-def build_pipelines(spec: LoaderSpec, mode: TwoViewMode) -> dict:
-    """FFCV pipelines for `mode`; batches come out as (image, label[, image2])."""
+def build_pipelines(
+    spec: LoaderSpec, mode: TwoViewMode, colour_stream: Callable[[], int] | None = None
+) -> dict:
+    """FFCV pipelines for `mode`; batches come out as (image, label[, image2]).
+
+    colour_stream: the stream key of the FFCV colour stage, read once per batch; None leaves
+    the colour ops out of FFCV.
+    """
     recipe = spec.recipe
     if mode == "decode-once":
         decoder = TwoViewRandomResizedCropDecoder(
             recipe.size, recipe.crop_scale, recipe.crop_ratio, recipe.flip_prob
         )
         # uint8 [B, 2, S, S, 3] on the device; split into views in torch.
-        image = [decoder, ToTensor(), ToDevice(spec.device, non_blocking=True)]
-        return {IMAGE_FIELD: image, LABEL_FIELD: _label_pipeline(spec.device)}
+        to_device = [
+            *_colour_stage(spec, colour_stream, view=0),
+            ToTensor(),
+            ToDevice(spec.device, non_blocking=True),
+        ]
+        return {
+            IMAGE_FIELD: PipelineSpec(IMAGE_FIELD, decoder=decoder, transforms=to_device),
+            LABEL_FIELD: _label_pipeline(spec.device),
+        }
     return {
-        IMAGE_FIELD: [_crop_decoder(spec), *_view_transforms(spec)],
+        IMAGE_FIELD: PipelineSpec(
+            IMAGE_FIELD,
+            decoder=_crop_decoder(spec),
+            transforms=_view_transforms(spec, _colour_stage(spec, colour_stream, view=0)),
+        ),
         LABEL_FIELD: _label_pipeline(spec.device),
         SECOND_VIEW_OUTPUT: PipelineSpec(
-            IMAGE_FIELD, decoder=_crop_decoder(spec), transforms=_view_transforms(spec)
+            IMAGE_FIELD,
+            decoder=_crop_decoder(spec),
+            transforms=_view_transforms(spec, _colour_stage(spec, colour_stream, view=1)),
         ),
     }
 
@@ -130,7 +171,15 @@ def _check_beton(source: str | Path) -> Path:
 
 
 class FFCVTwoViewLoader:
-    """Two-view batches from a .beton written by `visim convert` (fields image, label)."""
+    """Two-view batches from a .beton written by `visim convert` (fields image, label).
+
+    Reproducibility: order, shards and resume points follow epoch_order exactly, and the
+    colour stage replays exactly, resumed or not: on the CPU view v of sample i draws from
+    the keyed stream (seed, epoch, i, v) inside FFCV, on a GPU batch b from a torch generator
+    seeded with (seed, epoch, rank, b). Crops and flips do not: FFCV draws them inside numba
+    code, whose per-thread generators are seeded from OS entropy when a process starts.
+    On the CPU the views are rounded to uint8 once after the colour ops, before normalising.
+    """
 
     def __init__(
         self,
@@ -144,18 +193,26 @@ class FFCVTwoViewLoader:
             )
         self.spec = spec
         self.two_view_mode = two_view_mode
+        self.colour_ops_in_ffcv = colour_ops_in_ffcv(spec.device)
         self._order = EpochShardOrder(spec)
+        self._epoch = 0
+        self._start_batch = 0
+        colour_stream = self._colour_stream_key if self.colour_ops_in_ffcv else None
         self._loader = Loader(
             str(_check_beton(spec.source)),
             batch_size=spec.batch_size,
-            num_workers=spec.workers,
+            # FFCV reads 0 as "every core"; ours means "no extra workers": one numba thread.
+            num_workers=max(1, spec.workers),
             order=self._order,
-            pipelines=build_pipelines(spec, two_view_mode),
+            pipelines=build_pipelines(spec, two_view_mode, colour_stream),
             drop_last=True,
             batches_ahead=batches_ahead,
         )
-        self._epoch = 0
-        self._start_batch = 0
+        if len(self) == 0:
+            raise ValueError(
+                f"{spec.source} has {self.num_samples} images, fewer than batch_size "
+                f"{spec.batch_size} x world_size {spec.world_size}: no full batch per process"
+            )
 
     @classmethod
     def from_spec(cls, spec: LoaderSpec) -> FFCVTwoViewLoader:
@@ -176,26 +233,46 @@ class FFCVTwoViewLoader:
         self._epoch, self._start_batch = epoch, start_batch
         self._order.epoch, self._order.start_batch = epoch, start_batch
 
+    def _colour_stream_key(self) -> int:
+        """The FFCV colour stage's stream for the current epoch; FFCV's reading thread asks
+        once per batch, and set_epoch changes it only between epochs."""
+        return stream_seed("ffcv-colour-stage", self.spec.seed, self._epoch)
+
+    def _views(self, outputs: tuple) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """FFCV's outputs -> ([view1, view2] uint8 [B, 3, S, S] channels_last, labels [B, 1])."""
+        if self.two_view_mode == "decode-once":
+            crops, labels = outputs  # uint8 [B, 2, S, S, 3]
+            return [crops[:, v].permute(0, 3, 1, 2) for v in range(2)], labels
+        first, labels, second = outputs
+        return [first, second], labels
+
     def __iter__(self) -> Iterator[Batch]:
-        # Colour randomness replays per (seed, epoch, rank, start); the crops come from numba's
-        # per-thread generators inside FFCV and do not.
-        generator = seeded_generator(
-            self.spec.device,
-            "ffcv-colour",
-            self.spec.seed,
-            self._epoch,
-            self.spec.rank,
-            self._start_batch,
-        )
-        recipe = self.spec.recipe
-        for outputs in self._loader:
-            # FFCV reuses its output buffers a few batches later: everything yielded is a copy
-            # (the colour stage allocates new views; labels are cloned).
-            if self.two_view_mode == "decode-once":
-                crops, labels = outputs  # uint8 [B, 2, S, S, 3], int64 [B, 1]
-                views = [crops[:, v].permute(0, 3, 1, 2) for v in range(2)]  # [B, 3, S, S]
-            else:
-                first, labels, second = outputs  # uint8 [B, 3, S, S] channels_last
-                views = [first, second]
-            view1, view2 = (augment_colors_and_normalize(v, recipe, generator) for v in views)
-            yield Batch(view1, view2, labels.reshape(-1).to(torch.int64, copy=True))
+        spec = self.spec
+        memory_format = torch.channels_last if spec.channels_last else torch.contiguous_format
+        generator = torch.Generator(device=torch.device(spec.device))
+        # FFCV's reading thread sets torch's intra-op thread count to its own worker count
+        # before its first batch; the training step gets the caller's count back.
+        caller_threads = torch.get_num_threads()
+        epoch_batches = iter(self._loader)
+        try:
+            for batch_index, outputs in enumerate(epoch_batches, start=self._start_batch):
+                torch.set_num_threads(caller_threads)
+                # FFCV reuses its output buffers a few batches later, so everything yielded
+                # is a copy: normalising writes new tensors and labels are copied.
+                views, labels = self._views(outputs)
+                if self.colour_ops_in_ffcv:
+                    finished = [
+                        normalize_uint8(v, spec.recipe.mean, spec.recipe.std) for v in views
+                    ]
+                else:
+                    generator.manual_seed(
+                        stream_seed("ffcv-colour", spec.seed, self._epoch, spec.rank, batch_index)
+                    )
+                    finished = [
+                        augment_colors_and_normalize(v, spec.recipe, generator) for v in views
+                    ]
+                view1, view2 = (v.contiguous(memory_format=memory_format) for v in finished)
+                yield Batch(view1, view2, labels.reshape(-1).to(torch.int64, copy=True))
+        finally:
+            # Stops FFCV's reading thread now when a consumer leaves the epoch early.
+            epoch_batches.close()

@@ -95,6 +95,7 @@ def environment_report() -> dict:
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpu_model": cpu_model(),
         "cpu_count": _cpu_count(),
         "packages": {label: package_version(dist) for label, dist in TRACKED_PACKAGES.items()},
         "cuda_available": torch.cuda.is_available(),
@@ -103,6 +104,18 @@ def environment_report() -> dict:
         "backends": backend_availability(),
         "git_commit": git_commit(),
     }
+
+
+def cpu_model() -> str | None:
+    """The processor's name as Linux reports it (platform.processor() is often empty)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def _cpu_count() -> int:

@@ -1,0 +1,66 @@
+"""`visim bench train` and `visim bench scaling`: clear errors, and a tiny real run."""
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from visim.cli.app import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--archs", "resnet7"], "--archs: unknown 'resnet7'"),
+        (["train", "--channels-last", "maybe"], "--channels-last: unknown 'maybe'"),
+        (["train", "--backends", "torch"], "--backends must include synthetic"),
+        (["train", "--profile", "tpu"], "--profile must be one of auto, cpu, gpu"),
+        (["train", "--sweep", "diagonal"], "--sweep: unknown 'diagonal'"),
+        (["train", "--windows", "0"], "--windows must be at least 1"),
+        (["train", "--data", "no/such/folder"], "no/such/folder"),
+        (["scaling", "--sizes", "512"], "--sizes needs at least two different values"),
+        (["scaling", "--batch-sizes", "8,x"], "--batch-sizes: expected comma-separated whole"),
+        (["scaling", "--case-timeout", "0"], "--case-timeout must be positive"),
+    ],
+)
+def test_bad_options_exit_2_with_a_message_naming_the_option(args, message):
+    result = runner.invoke(app, ["bench", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_and_cpu_only_precisions_are_refused_on_the_cpu():
+    result = runner.invoke(app, ["bench", "train", "--device", "cuda"])
+    assert result.exit_code == 2 and "no CUDA device is visible" in result.output
+    result = runner.invoke(app, ["bench", "train", "--device", "cpu", "--precisions", "fp16"])
+    assert result.exit_code == 2 and "fp16 does nothing on the CPU" in result.output
+
+
+def test_a_tiny_run_writes_json_and_markdown(tmp_path):
+    json_path, markdown_path = tmp_path / "train.json", tmp_path / "train.md"
+    result = runner.invoke(
+        app,
+        [
+            "bench", "train", "--profile", "cpu", "--device", "cpu",
+            "--methods", "simsiam", "--precisions", "fp32", "--channels-last", "on",
+            "--compile", "off", "--backends", "synthetic", "--size", "16", "--recipe", "small",
+            "--batch-size", "4", "--window-steps", "1", "--windows", "2",
+            "--json", str(json_path), "--markdown", str(markdown_path),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    document = json.loads(json_path.read_text())
+    assert document["benchmark"] == "train"
+    assert document["command"].startswith("visim bench train --profile cpu --methods simsiam")
+    assert document["settings"]["device"] == "cpu"
+    assert {"git_commit", "packages", "cuda_devices"} <= set(document["environment"])
+    (row,) = document["rows"]
+    assert row["status"] == "ok" and row["backend"] == "synthetic"
+    assert row["images_per_s"] > 0 and row["x_baseline"] == 1.0
+    assert [w["steps"] for w in row["windows"]] == [[1, 1], [2, 2], [3, 3]]
+    assert row["peak_rss_mib"] > 0 and row["peak_device_mib"] is None
+    assert "| simsiam | resnet18 | fp32 | on | off | synthetic |" in markdown_path.read_text()

@@ -1,0 +1,181 @@
+"""`visim bench train`: image pairs/s of the training loop per setting and loader backend."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import typer
+
+from visim.bench.option_values import (
+    check_precisions,
+    check_run_options,
+    names,
+    resolve_device,
+    switches,
+    switches_text,
+)
+from visim.bench.profiles import TRAIN_PROFILES, resolve_profile
+from visim.bench.report import measurement_environment
+from visim.bench.train_report import train_report
+from visim.bench.train_throughput import TrainBench, run_train_bench
+from visim.cli.bench_common import fail, progress_printer, publish, repeat_command, work_directory
+from visim.pipeline.sources import open_source
+
+PROFILE_DEFAULT = "(default: the profile's)"
+
+
+def _parsed(option: str, value: str | None, parse) -> object:
+    return None if value is None else parse(option, value)
+
+
+def _overrides(values: dict[str, object]) -> dict[str, object]:
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def train(
+    profile: str = typer.Option(
+        "auto", help="Preset: cpu, gpu, or auto (gpu where CUDA is available)."
+    ),
+    methods: str | None = typer.Option(
+        None, help=f"Comma-separated: simsiam, vi-simsiam {PROFILE_DEFAULT}."
+    ),
+    archs: str | None = typer.Option(None, help=f"Comma-separated ResNets {PROFILE_DEFAULT}."),
+    precisions: str | None = typer.Option(
+        None, help=f"Comma-separated: fp32, bf16, fp16, auto {PROFILE_DEFAULT}."
+    ),
+    channels_last: str | None = typer.Option(
+        None, help=f"on, off, or both as on,off {PROFILE_DEFAULT}."
+    ),
+    compile: str | None = typer.Option(
+        None, help=f"torch.compile: on, off, or both as off,on {PROFILE_DEFAULT}."
+    ),
+    backends: str | None = typer.Option(
+        None, help=f"Comma-separated loader backends, synthetic included {PROFILE_DEFAULT}."
+    ),
+    sweep: str | None = typer.Option(
+        None,
+        help="cross: every combination of the values above; one-at-a-time: the first values "
+        f"as baseline, then one change at a time {PROFILE_DEFAULT}.",
+    ),
+    real_data_at: str | None = typer.Option(
+        None,
+        help="fastest: real backends at each method and arch's fastest synthetic setting; "
+        f"all: at every setting {PROFILE_DEFAULT}.",
+    ),
+    size: int | None = typer.Option(None, help=f"Crop size in px {PROFILE_DEFAULT}."),
+    recipe: str | None = typer.Option(
+        None, help=f"Augmentation preset: imagenet, cifar, small {PROFILE_DEFAULT}."
+    ),
+    cifar_stem: bool | None = typer.Option(
+        None, "--cifar-stem/--no-cifar-stem", help=f"3x3 stem, no max-pool {PROFILE_DEFAULT}."
+    ),
+    batch_size: int | None = typer.Option(None, help=f"Images per step {PROFILE_DEFAULT}."),
+    window_steps: int | None = typer.Option(
+        None, help=f"Steps per timed window, every precision {PROFILE_DEFAULT}."
+    ),
+    windows: int | None = typer.Option(
+        None, help=f"Timed windows after the warm-up window {PROFILE_DEFAULT}."
+    ),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    workers: int | None = typer.Option(
+        None, help="Loader workers of the real backends (default: all cores)."
+    ),
+    data: str | None = typer.Option(
+        None,
+        help="What the real backends read: an image folder, IDX, CIFAR, .npz or demo:N "
+        "(default: a demo set large enough that no run crosses an epoch end).",
+    ),
+    beton: Path | None = typer.Option(
+        None, help="FFCV's .beton of DATA, made from it when missing or stale."
+    ),
+    case_timeout: float = typer.Option(900.0, help="Seconds one case may take in all."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the results as JSON here."),
+    markdown_out: Path | None = typer.Option(
+        None, "--markdown", help="Write the results, method and machine as Markdown here."
+    ),
+) -> None:
+    """Image pairs/s of the training loop per setting and backend, and the data stall.
+
+    Every setting trains on synthetic data first, then each real backend on the same images
+    at the chosen settings; data stall = 1 - real / synthetic.
+    """
+    environment = measurement_environment()
+    try:
+        chosen_profile = resolve_profile(profile)
+        base = TRAIN_PROFILES[chosen_profile]
+        axes = dataclasses.replace(
+            base.axes,
+            **_overrides(
+                {
+                    "method": _parsed("--methods", methods, names),
+                    "arch": _parsed("--archs", archs, names),
+                    "precision": _parsed("--precisions", precisions, names),
+                    "channels_last": _parsed("--channels-last", channels_last, switches),
+                    "compile": _parsed("--compile", compile, switches),
+                }
+            ),
+        )
+        chosen = dataclasses.replace(
+            base,
+            axes=axes,
+            **_overrides(
+                {
+                    "backends": _parsed("--backends", backends, names),
+                    "sweep": sweep,
+                    "real_data_at": real_data_at,
+                    "size": size,
+                    "recipe": recipe,
+                    "cifar_stem": cifar_stem,
+                    "batch_size": batch_size,
+                    "windows": windows,
+                    # One length for every precision when given.
+                    "window_steps": window_steps,
+                    "bf16_window_steps": window_steps,
+                }
+            ),
+        )
+        device_name = resolve_device(device)
+        check_precisions(chosen.axes.precision, device_name)
+        check_run_options(workers, case_timeout)
+        if data is not None:
+            open_source(data)  # a mistyped DATA fails here, not in every case
+        bench = TrainBench(
+            profile=chosen,
+            device=device_name,
+            workers=environment["cpu_count"] if workers is None else workers,
+            data=data,
+            beton=beton,
+            case_timeout_s=case_timeout,
+        )
+    except ValueError as error:  # SourceError and PrecisionError are ValueErrors too
+        raise fail(str(error)) from None
+
+    p = bench.profile
+    command = repeat_command(
+        "train",
+        {
+            "profile": chosen_profile,
+            "methods": ",".join(p.axes.method),
+            "archs": ",".join(p.axes.arch),
+            "precisions": ",".join(p.axes.precision),
+            "channels-last": switches_text(p.axes.channels_last),
+            "compile": switches_text(p.axes.compile),
+            "backends": ",".join(p.backends),
+            "sweep": p.sweep,
+            "real-data-at": p.real_data_at,
+            "size": p.size,
+            "recipe": p.recipe,
+            "cifar-stem": p.cifar_stem,
+            "batch-size": p.batch_size,
+            "window-steps": window_steps,
+            "windows": p.windows,
+            "device": bench.device,
+            "workers": bench.workers,
+            "data": data,
+            "beton": beton,
+        },
+    )
+    with work_directory() as workdir:
+        rows = run_train_bench(bench, workdir, progress_printer())
+    publish(train_report(bench, rows, command, environment), json_out, markdown_out)

@@ -1,0 +1,134 @@
+"""`visim demo`: the whole tour on the built-in demo set, in minutes on a CPU."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from visim.cli.convert import convert_progress_bar
+from visim.cli.eval import print_report
+from visim.pipeline.convert import ProgressCallback
+from visim.train.config import ConfigError
+from visim.train.demo import DemoResult, DemoStopped, run_demo
+from visim.train.demo_settings import DEMO_BACKENDS, DemoSettings
+from visim.train.evaluation.run_loading import EvalError
+
+EXIT_BAD_OPTION = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(DemoSettings)}
+
+
+class RichDemoDisplay:
+    """Step headers as rules, notes dimmed, and convert's progress bar unless quiet."""
+
+    def __init__(self, console: Console, quiet: bool) -> None:
+        self.console, self.quiet = console, quiet
+
+    def step(self, number: int, total: int, title: str) -> None:
+        self.console.rule(f"[bold]Step {number}/{total}[/bold]  {escape(title)}", align="left")
+
+    def note(self, text: str) -> None:
+        self.console.print(f"[dim]{escape(text)}[/dim]", highlight=False, soft_wrap=True)
+
+    def convert_progress(self) -> AbstractContextManager[ProgressCallback]:
+        if self.quiet:
+            return nullcontext(lambda phase, done, total: None)
+        return convert_progress_bar()
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    Console(stderr=True).print(
+        f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True
+    )
+    return typer.Exit(code)
+
+
+def _duration(seconds: float) -> str:
+    return str(datetime.timedelta(seconds=round(seconds)))
+
+
+def print_summary(console: Console, result: DemoResult) -> None:
+    print_report(console, result.report)
+    knn = {v: result.report["results"][v]["knn"]["top1"] for v in ("pretrained", "random_init")}
+    console.print(
+        f"[bold]kNN top-1: {100 * knn['pretrained']:.1f} % pre-trained vs "
+        f"{100 * knn['random_init']:.1f} % random init "
+        f"({100 * (knn['pretrained'] - knn['random_init']):+.1f} points)[/bold]",
+        highlight=False,
+    )
+    # Paths stay on one line, whatever the width: they are there to be copied.
+    paths = [("numbers", "eval.json"), *(("plot", name) for name in result.report["plots"])]
+    for label, name in paths:
+        path = escape(str(result.eval_dir / name))
+        console.print(f"{label + ':':8} {path}", highlight=False, soft_wrap=True)
+    steps = ", ".join(
+        f"{label} {_duration(result.seconds[key])}"
+        for key, label in (("data", "data"), ("pretrain", "pre-training"), ("eval", "evaluation"))
+    )
+    console.print(f"total time {_duration(result.total_seconds)} ({steps})", highlight=False)
+
+
+def demo(
+    out: Path = typer.Option(
+        _DEFAULTS["out"], "--out", "-o", help="Folder for the data, the run and its evaluation."
+    ),
+    images: int = typer.Option(
+        _DEFAULTS["images"], help="Train images of the demo set (its test split: a quarter)."
+    ),
+    epochs: int = typer.Option(_DEFAULTS["epochs"], help="Pre-training epochs."),
+    size: int = typer.Option(_DEFAULTS["size"], help="Crop size in pixels."),
+    batch_size: int = typer.Option(_DEFAULTS["batch_size"], help="Pre-training batch size."),
+    backend: str = typer.Option(
+        _DEFAULTS["backend"],
+        help=f"{' | '.join(DEMO_BACKENDS)}; auto: ffcv where it is installed, else torch.",
+    ),
+    workers: int = typer.Option(_DEFAULTS["workers"], help="Data-loading workers."),
+    force: bool = typer.Option(
+        False, "--force", help="Start over: convert again and pre-train from scratch."
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", help="Plain log lines instead of live progress bars."
+    ),
+) -> None:
+    """Make the built-in demo set, pre-train VI-SimSiam on it, and evaluate the result.
+
+    A re-run reuses what is done, and resumes an interrupted pre-training from its checkpoint.
+    """
+    console = Console()
+    try:
+        settings = DemoSettings(
+            out=out,
+            images=images,
+            epochs=epochs,
+            size=size,
+            batch_size=batch_size,
+            backend=backend,
+            workers=workers,
+            force=force,
+            quiet=quiet,
+        )
+        console.print(
+            f"visim demo: everything goes to {escape(str(out.resolve()))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        result = run_demo(settings, RichDemoDisplay(console, quiet))
+    except (ConfigError, EvalError) as error:
+        raise _fail(str(error), EXIT_BAD_OPTION) from None
+    except DemoStopped as stopped:
+        raise _fail(
+            f"pre-training stopped (exit code {stopped.code}); run the same command again to "
+            f"resume from the last checkpoint in {stopped.run_dir}",
+            stopped.code,
+        ) from None
+    except KeyboardInterrupt:
+        raise _fail(
+            "interrupted; run the same command again to continue", EXIT_INTERRUPTED
+        ) from None
+    print_summary(console, result)

@@ -1,0 +1,165 @@
+"""The recipe's colour stage on uint8 views in place, one image row at a time, in numba.
+
+Per view, in the torch backend's order: colour jitter (its four ops in the view's own order)
+-> grayscale -> Gaussian blur -> solarize, then rounded back to uint8 once. Each row is loaded
+to float32, run through every op while it sits in L1 cache, and stored; two ops need more
+than their row:
+
+- contrast blends towards the mean luma of the whole image as it is just before contrast, so
+  when a view's jitter includes contrast, a first pass runs the ops that precede it and sums
+  the luma (recomputing them later is cheaper than keeping a float copy of the image);
+- blur needs the rows around it: horizontally blurred rows go into a ring of the last k rows
+  (k the kernel size), and output row y is written as soon as row y + k // 2 is in the ring.
+  Row y of the view has been read by then, so the view is overwritten in place.
+
+Scratch memory comes from the caller (FFCV's allocations), so nothing is allocated per
+sample. `augment_views` runs the samples of a batch in parallel (numba prange over the
+threads FFCV sets, one per loader worker).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from visim.pipeline.batched_color_ops import BRIGHTNESS, CONTRAST, HUE, SATURATION
+from visim.pipeline.color_kernels import (
+    adjust_brightness,
+    adjust_contrast,
+    adjust_hue,
+    adjust_saturation,
+    blur_column,
+    blur_row,
+    gaussian_weights,
+    kernel,
+    load_pixels,
+    luma_sum,
+    reflect_pad_row,
+    store_pixels,
+    to_grayscale,
+)
+from visim.pipeline.color_view_params import (
+    BLUR,
+    BLUR_SIGMA,
+    FACTOR,
+    GRAYSCALE,
+    JITTER,
+    JITTER_OPS,
+    ORDER,
+    SOLARIZE,
+    VIEW_PARAMS,
+    draw_view_params,
+)
+from visim.pipeline.keyed_random import view_key
+
+# Scratch rows per sample: the padded working row, the blur's output row, then the ring.
+LINE, BLURRED = 0, 1
+RING = 2
+
+
+def scratch_rows_shape(size: int, kernel_size: int) -> tuple[int, int, int]:
+    """float32 scratch of one sample: [RING + k, size + 2 (k // 2), 3]."""
+    return (RING + kernel_size, size + 2 * (kernel_size // 2), 3)
+
+
+def params_shape(views: int) -> tuple[int, int]:
+    """float64 parameters of one sample's views: [views, VIEW_PARAMS]."""
+    return (views, VIEW_PARAMS)
+
+
+@kernel
+def apply_jitter(pixels, params, stop, mean_luma):
+    """The view's jitter ops at positions [0, stop), skipping identity factors (exact no-ops)."""
+    for position in range(stop):
+        op = int(params[ORDER + position])
+        factor = np.float32(params[FACTOR + op])
+        if op == HUE:
+            if factor != 0:
+                adjust_hue(pixels, factor)
+        elif factor != 1:
+            if op == BRIGHTNESS:
+                adjust_brightness(pixels, factor)
+            elif op == CONTRAST:
+                adjust_contrast(pixels, factor, mean_luma)
+            elif op == SATURATION:
+                adjust_saturation(pixels, factor)
+
+
+@kernel
+def contrast_mean_luma(view, params, pixels):
+    """Mean luma of the view after the jitter ops that precede contrast (0 if contrast is
+    an identity or jitter is off: then nothing reads it)."""
+    if params[JITTER] == 0 or params[FACTOR + CONTRAST] == 1:
+        return np.float32(0)
+    position = 0
+    while int(params[ORDER + position]) != CONTRAST:
+        position += 1
+    total = 0.0
+    for row in range(view.shape[0]):
+        load_pixels(view[row], pixels)
+        apply_jitter(pixels, params, position, np.float32(0))
+        total += luma_sum(pixels)
+    return np.float32(total / (view.shape[0] * view.shape[1]))
+
+
+@kernel
+def augment_view(view, params, solarize_threshold, rows, weights):
+    """Apply the decisions params [VIEW_PARAMS] to view uint8 [S, S, 3] in place.
+
+    rows: float32 scratch of scratch_rows_shape(S, k); weights: float32 scratch [k].
+    """
+    jitter = params[JITTER] != 0
+    grayscale = params[GRAYSCALE] != 0
+    blur = params[BLUR] != 0
+    solarize = params[SOLARIZE] != 0
+    if not (jitter or grayscale or blur or solarize):
+        return
+    size = view.shape[0]
+    kernel_size = weights.shape[0]
+    pad = kernel_size // 2
+    threshold = np.float32(solarize_threshold)
+    line = rows[LINE]
+    pixels = line[pad : pad + size]  # the row itself; the margins are the blur's padding
+    ring = rows[RING:]
+    mean_luma = contrast_mean_luma(view, params, pixels)
+    if blur:
+        gaussian_weights(np.float32(params[BLUR_SIGMA]), weights)
+    for row in range(size):
+        load_pixels(view[row], pixels)
+        if jitter:
+            apply_jitter(pixels, params, JITTER_OPS, mean_luma)
+        if grayscale:
+            to_grayscale(pixels)
+        if not blur:
+            store_pixels(pixels, view[row], solarize, threshold)
+            continue
+        reflect_pad_row(line, pad)
+        blur_row(line, weights, ring[row % kernel_size, :size])
+        if row >= pad:
+            blur_column(ring, weights, row - pad, size, rows[BLURRED, :size])
+            store_pixels(rows[BLURRED, :size], view[row - pad], solarize, threshold)
+    if blur:
+        for row in range(size - pad, size):
+            blur_column(ring, weights, row, size, rows[BLURRED, :size])
+            store_pixels(rows[BLURRED, :size], view[row], solarize, threshold)
+
+
+@numba.njit(parallel=True, fastmath=True, nogil=True, error_model="numpy")
+def augment_views(views, sample_ids, first_view, stream_key, settings, params, rows, weights):
+    """The colour stage for a batch, in place, samples in parallel.
+
+    views: uint8 [B, V, S, S, 3], view v of sample b drawing from the stream
+    view_key(stream_key, sample_ids[b], first_view + v). Scratch per sample b: params[b]
+    (params_shape(V)), rows[b] (scratch_rows_shape), weights[b] (float32 [k]).
+    """
+    for slot in numba.prange(views.shape[0]):
+        for view in range(views.shape[1]):
+            key = view_key(stream_key, sample_ids[slot], first_view + view)
+            draw_view_params(key, settings, params[slot, view])
+            augment_view(
+                views[slot, view],
+                params[slot, view],
+                settings.solarize_threshold,
+                rows[slot],
+                weights[slot],
+            )

@@ -1,0 +1,117 @@
+"""What `visim demo` trains and measures: a small VI-SimSiam configuration sized for a CPU.
+
+The defaults were chosen by measuring whole demo runs on a 2-core CPU (README, "Demo"):
+resnet18 with its ImageNet stem at 32 px (8x8 maps after the stem, so a step is cheap), heads
+a quarter of SimSiam's width (at this size the 2048-wide MLPs would cost about a third of
+every step), and enough epochs over the demo set that pre-trained features beat the
+random-init baseline by well over 10 points of kNN top-1 within a few minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from visim.pipeline.backends import get_backend, missing_extra
+from visim.pipeline.demo_shapes import DEMO_CLASSES
+from visim.pipeline.source_demo import DEFAULT_SEED, TEST_DIVISOR
+from visim.train.config import ConfigError, TrainConfig, config_from_dict, validate
+from visim.train.evaluation.eval_settings import EvalSettings
+
+DEFAULT_OUT = Path("visim-demo")
+# "auto" takes ffcv where it imports (the faster loader here), else torch; the other backends
+# cannot read the demo set the way the demo stores it.
+DEMO_BACKENDS = ("auto", "ffcv", "torch")
+MIN_IMAGES = len(DEMO_CLASSES) * TEST_DIVISOR  # the test split must hold every class
+# The demo's kNN bank holds a few hundred images per class; SimSiam's k = 200 would let a
+# whole class's worth of neighbours vote, so fewer vote here.
+DEMO_KNN_K = 20
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    out: Path = DEFAULT_OUT
+    images: int = 4000  # train images of the demo set; its test split has a quarter as many
+    epochs: int = 20
+    size: int = 32  # crop size in pixels (the demo images are 64x64)
+    batch_size: int = 64
+    backend: str = "auto"
+    workers: int = 1  # loader workers; the rest of a 2-core CPU trains
+    force: bool = False  # start over: convert again and train from scratch
+    quiet: bool = False  # plain log lines instead of live progress bars
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.images >= MIN_IMAGES, "--images", f"at least {MIN_IMAGES}"),
+            (self.epochs >= 1, "--epochs", "at least 1"),
+            (self.size >= 8, "--size", "at least 8"),
+            (2 <= self.batch_size <= self.images, "--batch-size", "in [2, --images]"),
+            (self.backend in DEMO_BACKENDS, "--backend", f"one of {', '.join(DEMO_BACKENDS)}"),
+            (self.workers >= 0, "--workers", "at least 0"),
+        ]
+        for ok, option, wanted in checks:
+            if not ok:
+                value = getattr(self, option.removeprefix("--").replace("-", "_"))
+                raise ConfigError(f"{option} must be {wanted}, got {value!r}")
+
+    @property
+    def source(self) -> str:
+        """The demo set as a source string: what the torch backend and evaluation read."""
+        return f"demo:{self.images}:{DEFAULT_SEED}"
+
+    @property
+    def beton(self) -> Path:
+        return self.out / "data" / f"demo-{self.images}.beton"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out / "run"
+
+
+def resolve_backend(requested: str) -> str:
+    """The backend to train with; ConfigError with the install command if ffcv is asked for
+    but does not import here."""
+    if requested == "auto":
+        return "ffcv" if missing_extra(get_backend("ffcv")) is None else "torch"
+    fix = missing_extra(get_backend(requested))
+    if fix is not None:
+        raise ConfigError(f"--backend {requested}: not installed here; run: {fix}")
+    return requested
+
+
+def demo_train_config(settings: DemoSettings, backend: str) -> TrainConfig:
+    """The pre-training configuration of the demo run, checked (ConfigError naming the option)."""
+    # The run's config.toml must find the .beton from any working directory.
+    source = str(settings.beton.resolve()) if backend == "ffcv" else settings.source
+    config = config_from_dict(
+        {
+            "data": {
+                "source": source,
+                "backend": backend,
+                "recipe": "small",
+                "size": settings.size,
+                "workers": settings.workers,
+            },
+            "model": {
+                "method": "vi-simsiam",
+                "arch": "resnet18",
+                "proj_dim": 512,
+                "pred_hidden_dim": 128,
+            },
+            "optim": {"epochs": settings.epochs, "batch_size": settings.batch_size, "lr": 0.05},
+            # Checkpoints at every epoch's end (a few seconds apart): an interrupted demo
+            # resumes close to where it stopped.
+            "runtime": {"checkpoint_every": 0, "log_every": 25, "quiet": settings.quiet},
+        }
+    )
+    validate(config)
+    return config
+
+
+def demo_eval_settings(settings: DemoSettings) -> EvalSettings:
+    return EvalSettings(
+        train=settings.source,
+        test=settings.source,
+        knn_k=DEMO_KNN_K,
+        workers=settings.workers,
+    )
