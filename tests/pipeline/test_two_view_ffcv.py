@@ -13,6 +13,7 @@ FFCV draws: crop areas, aspect ratios and flips.
 """
 
 import dataclasses
+import threading
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ import torch
 
 pytest.importorskip("ffcv", reason="the ffcv extra is not installed")
 
+from ffcv.loader.epoch_iterator import EpochIterator  # noqa: E402
 from ffcv.reader import Reader  # noqa: E402
 
 from tests.pipeline import loader_contract as contract  # noqa: E402
@@ -183,6 +185,17 @@ def test_leaving_an_epoch_early_and_starting_another(random_loader):
     for _ in zip(range(2), random_loader, strict=False):
         pass
     assert len(contract.collect_epoch(random_loader, 1)) == len(random_loader)
+
+
+def test_leaving_an_epoch_early_stops_ffcvs_reading_thread(random_loader):
+    # A reading thread still running numba code when the interpreter exits aborts it.
+    random_loader.set_epoch(0)
+    batches = iter(random_loader)
+    next(batches)
+    readers = [t for t in threading.enumerate() if isinstance(t, EpochIterator)]
+    assert readers and all(t.is_alive() for t in readers)
+    batches.close()
+    assert not any(t.is_alive() for t in readers)
 
 
 def test_the_callers_torch_thread_count_survives_ffcvs_worker_setting(random_loader):

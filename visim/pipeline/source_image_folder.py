@@ -62,7 +62,8 @@ def pil_to_rgb(image: Image.Image) -> np.ndarray:
         # Transparent pixels carry arbitrary colours; show them over white, as viewers do.
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
-    return np.asarray(image.convert("RGB"))
+    # np.array, not asarray: PIL's buffer is read-only, and torch.from_numpy warns on those.
+    return np.array(image.convert("RGB"))
 
 
 def decode_image_file(path: Path) -> np.ndarray:

@@ -53,6 +53,9 @@ DEFAULT_TWO_VIEW_MODE: TwoViewMode = "decode-once"
 
 # The extra output of decode-twice: FFCV yields it after the stored fields.
 SECOND_VIEW_OUTPUT = "image2"
+# FFCV's reading thread checks for a stop every 0.5 s while its queue is full, and otherwise
+# after the batch it is computing: a few seconds covers a large batch on a slow CPU.
+READER_STOP_TIMEOUT_S = 30.0
 
 
 class EpochShardOrder(TraversalOrder):
@@ -274,5 +277,9 @@ class FFCVTwoViewLoader:
                 view1, view2 = (v.contiguous(memory_format=memory_format) for v in finished)
                 yield Batch(view1, view2, labels.reshape(-1).to(torch.int64, copy=True))
         finally:
-            # Stops FFCV's reading thread now when a consumer leaves the epoch early.
+            # Stops FFCV's reading thread now when a consumer leaves the epoch early. That
+            # daemon thread sees the stop only between batches, and one still inside its numba
+            # code when the interpreter exits aborts the process ("terminate called without an
+            # active exception"): wait for it to leave.
             epoch_batches.close()
+            epoch_batches.join(timeout=READER_STOP_TIMEOUT_S)
