@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from visim.pipeline import backends
@@ -30,3 +33,22 @@ def test_a_broken_extra_reports_why_it_failed(monkeypatch):
     monkeypatch.setattr(backends.importlib, "import_module", broken)
     with pytest.raises(MissingExtraError, match="libturbojpeg"):
         require_backend("ffcv")
+
+
+def test_checking_the_ffcv_extra_leaves_torchs_thread_count_alone():
+    # Importing ffcv sets torch's thread count to 1 for the whole process; a fresh process,
+    # since this one has imported ffcv already.
+    pytest.importorskip("ffcv", reason="the ffcv extra is not installed")
+    check = (
+        "import torch; before = torch.get_num_threads(); "
+        "from visim.pipeline.backends import get_backend, missing_extra; "
+        "assert missing_extra(get_backend('ffcv')) is None; "
+        "print(before, torch.get_num_threads())"
+    )
+    command = [sys.executable, "-c", check]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    before, after = done.stdout.split()
+    if before == "1":
+        pytest.skip("torch runs on one thread here: nothing for ffcv to change")
+    assert after == before

@@ -26,6 +26,7 @@ from visim.pipeline.manifest import (
     manifest_path,
 )
 from visim.pipeline.sources import ImageSource, SourceError, UnreadableImage
+from visim.pipeline.torch_threads import restore_torch_threads
 from visim.pipeline.worker_processes import leave_stops_to_parent, stop_signals_blocked
 
 WRITE_MODES = ("smart", "jpg", "raw", "proportion")
@@ -173,6 +174,8 @@ def _require_ffcv() -> None:
         raise MissingExtraError(
             f"visim convert needs FFCV ({error}); run: {get_backend('ffcv').install_hint}"
         ) from None
+    finally:
+        restore_torch_threads()  # importing ffcv sets them to 1
 
 
 def _write_beton(

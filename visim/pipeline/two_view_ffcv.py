@@ -45,6 +45,7 @@ from visim.pipeline.ffcv_decode_once import TwoViewRandomResizedCropDecoder
 from visim.pipeline.loader_spec import LoaderSpec
 from visim.pipeline.manifest import IMAGE_FIELD, LABEL_FIELD
 from visim.pipeline.random_streams import stream_seed
+from visim.pipeline.torch_threads import restore_torch_threads
 
 TwoViewMode = Literal["decode-once", "decode-twice"]
 TWO_VIEW_MODES: tuple[TwoViewMode, ...] = ("decode-once", "decode-twice")
@@ -211,6 +212,7 @@ class FFCVTwoViewLoader:
             drop_last=True,
             batches_ahead=batches_ahead,
         )
+        restore_torch_threads()  # building the Loader set them to its worker count
         if len(self) == 0:
             raise ValueError(
                 f"{spec.source} has {self.num_samples} images, fewer than batch_size "
@@ -253,13 +255,12 @@ class FFCVTwoViewLoader:
         spec = self.spec
         memory_format = torch.channels_last if spec.channels_last else torch.contiguous_format
         generator = torch.Generator(device=torch.device(spec.device))
-        # FFCV's reading thread sets torch's intra-op thread count to its own worker count
-        # before its first batch; the training step gets the caller's count back.
-        caller_threads = torch.get_num_threads()
         epoch_batches = iter(self._loader)
         try:
             for batch_index, outputs in enumerate(epoch_batches, start=self._start_batch):
-                torch.set_num_threads(caller_threads)
+                # FFCV's reading thread sets torch's thread count to its own worker count
+                # before its first batch; the training step gets the process's count back.
+                restore_torch_threads()
                 # FFCV reuses its output buffers a few batches later, so everything yielded
                 # is a copy: normalising writes new tensors and labels are copied.
                 views, labels = self._views(outputs)
