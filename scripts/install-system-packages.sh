@@ -6,10 +6,12 @@ set -euo pipefail
 
 packages=(pkg-config libopencv-dev libturbojpeg0-dev)
 
+# Not `grep -q`: it exits at the first match, ldconfig then dies of SIGPIPE, and under
+# pipefail the whole check fails now and then although the library is there.
 have_all() {
     command -v pkg-config >/dev/null 2>&1 \
         && pkg-config --exists opencv4 \
-        && ldconfig -p 2>/dev/null | grep -q libturbojpeg
+        && ldconfig -p 2>/dev/null | grep libturbojpeg >/dev/null
 }
 
 if have_all; then
