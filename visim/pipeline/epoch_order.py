@@ -6,7 +6,12 @@ shards of one epoch are disjoint with their union covering every sample that is 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from visim.pipeline.loader_spec import LoaderSpec
 
 
 def batches_per_epoch(num_samples: int, batch_size: int, world_size: int = 1) -> int:
@@ -48,3 +53,25 @@ def shard_indices(
         else np.arange(num_samples, dtype=np.int64)
     )
     return order[:used][rank::world_size]
+
+
+def spec_shard_indices(spec: LoaderSpec, num_samples: int, epoch: int) -> np.ndarray:
+    """shard_indices with a loader spec's seed, batch size, rank, world size and shuffle."""
+    return shard_indices(
+        num_samples,
+        seed=spec.seed,
+        epoch=epoch,
+        batch_size=spec.batch_size,
+        rank=spec.rank,
+        world_size=spec.world_size,
+        shuffle=spec.shuffle,
+    )
+
+
+def check_epoch_position(epoch: int, start_batch: int, batches: int) -> None:
+    """ValueError unless a loader's set_epoch(epoch, start_batch) names a place in an epoch
+    of `batches` batches (start_batch == batches: the epoch is already over)."""
+    if epoch < 0:
+        raise ValueError(f"epoch must be non-negative, got {epoch}")
+    if not 0 <= start_batch <= batches:
+        raise ValueError(f"start_batch must be in [0, {batches}], got {start_batch}")

@@ -47,7 +47,11 @@ from nvidia.dali.plugin.pytorch import feed_ndarray
 from visim.pipeline.batch import Batch
 from visim.pipeline.dali_feed import BatchFeed, UnreadableLog
 from visim.pipeline.dali_graph import augmented_view
-from visim.pipeline.epoch_order import batches_per_epoch, shard_indices
+from visim.pipeline.epoch_order import (
+    batches_per_epoch,
+    check_epoch_position,
+    spec_shard_indices,
+)
 from visim.pipeline.loader_spec import LoaderSpec
 from visim.pipeline.recipe import AugmentationRecipe
 from visim.pipeline.source_image_folder import ImageFolderSource
@@ -124,23 +128,12 @@ class DALITwoViewLoader:
         return batches_per_epoch(self.num_samples, self.spec.batch_size, self.spec.world_size)
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
-        if epoch < 0:
-            raise ValueError(f"epoch must be non-negative, got {epoch}")
-        if not 0 <= start_batch <= len(self):
-            raise ValueError(f"start_batch must be in [0, {len(self)}], got {start_batch}")
+        check_epoch_position(epoch, start_batch, len(self))
         self._epoch, self._start_batch = epoch, start_batch
 
     def _feed(self, start_batch: int) -> BatchFeed:
         spec = self.spec
-        order = shard_indices(
-            self.num_samples,
-            seed=spec.seed,
-            epoch=self._epoch,
-            batch_size=spec.batch_size,
-            rank=spec.rank,
-            world_size=spec.world_size,
-            shuffle=spec.shuffle,
-        )
+        order = spec_shard_indices(spec, self.num_samples, self._epoch)
         key = (spec.seed, self._epoch, spec.rank)
         return BatchFeed(
             self.source, spec.recipe, order, spec.batch_size, start_batch, key, self._unreadable

@@ -39,7 +39,11 @@ from ffcv.traversal_order.base import TraversalOrder
 from visim.pipeline.batch import Batch
 from visim.pipeline.batched_augment import augment_colors_and_normalize
 from visim.pipeline.batched_color_ops import normalize_uint8
-from visim.pipeline.epoch_order import batches_per_epoch, shard_indices
+from visim.pipeline.epoch_order import (
+    batches_per_epoch,
+    check_epoch_position,
+    spec_shard_indices,
+)
 from visim.pipeline.ffcv_color_stage import RecipeColorStage
 from visim.pipeline.ffcv_decode_once import TwoViewRandomResizedCropDecoder
 from visim.pipeline.loader_spec import LoaderSpec
@@ -80,15 +84,7 @@ class EpochShardOrder(TraversalOrder):
         return self
 
     def sample_order(self, epoch: int) -> np.ndarray:
-        indices = shard_indices(
-            self.num_samples,
-            seed=self.spec.seed,
-            epoch=self.epoch,
-            batch_size=self.spec.batch_size,
-            rank=self.spec.rank,
-            world_size=self.spec.world_size,
-            shuffle=self.spec.shuffle,
-        )
+        indices = spec_shard_indices(self.spec, self.num_samples, self.epoch)
         return indices[self.start_batch * self.spec.batch_size :]
 
 
@@ -231,10 +227,7 @@ class FFCVTwoViewLoader:
         return batches_per_epoch(self.num_samples, self.spec.batch_size, self.spec.world_size)
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
-        if epoch < 0:
-            raise ValueError(f"epoch must be non-negative, got {epoch}")
-        if not 0 <= start_batch <= len(self):
-            raise ValueError(f"start_batch must be in [0, {len(self)}], got {start_batch}")
+        check_epoch_position(epoch, start_batch, len(self))
         self._epoch, self._start_batch = epoch, start_batch
         self._order.epoch, self._order.start_batch = epoch, start_batch
 

@@ -18,7 +18,11 @@ import torch
 
 from visim.pipeline.batch import Batch
 from visim.pipeline.batched_color_ops import normalize
-from visim.pipeline.epoch_order import batches_per_epoch, shard_indices
+from visim.pipeline.epoch_order import (
+    batches_per_epoch,
+    check_epoch_position,
+    spec_shard_indices,
+)
 from visim.pipeline.loader_spec import LoaderSpec
 from visim.pipeline.random_streams import seeded_generator
 
@@ -62,15 +66,7 @@ class SyntheticTwoViewLoader:
     def _epoch_labels(self) -> torch.Tensor:
         """int64 [len * B]: this rank's sample ids of the current epoch, moved once per epoch."""
         spec = self.spec
-        order = shard_indices(
-            spec.synthetic_samples,
-            seed=spec.seed,
-            epoch=self._epoch,
-            batch_size=spec.batch_size,
-            rank=spec.rank,
-            world_size=spec.world_size,
-            shuffle=spec.shuffle,
-        )
+        order = spec_shard_indices(spec, spec.synthetic_samples, self._epoch)
         return torch.from_numpy(order).to(self.device)
 
     @property
@@ -81,10 +77,7 @@ class SyntheticTwoViewLoader:
         return batches_per_epoch(self.num_samples, self.spec.batch_size, self.spec.world_size)
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
-        if epoch < 0:
-            raise ValueError(f"epoch must be non-negative, got {epoch}")
-        if not 0 <= start_batch <= len(self):
-            raise ValueError(f"start_batch must be in [0, {len(self)}], got {start_batch}")
+        check_epoch_position(epoch, start_batch, len(self))
         if epoch != self._epoch:
             self._epoch = epoch
             self._labels = self._epoch_labels()

@@ -24,7 +24,11 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.transforms import v2
 
 from visim.pipeline.batch import Batch
-from visim.pipeline.epoch_order import batches_per_epoch, shard_indices
+from visim.pipeline.epoch_order import (
+    batches_per_epoch,
+    check_epoch_position,
+    spec_shard_indices,
+)
 from visim.pipeline.loader_spec import LoaderSpec
 from visim.pipeline.random_streams import stream_seed
 from visim.pipeline.recipe import AugmentationRecipe
@@ -127,15 +131,7 @@ class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         spec = self.spec
-        order = shard_indices(
-            self.num_samples,
-            seed=spec.seed,
-            epoch=self.epoch,
-            batch_size=spec.batch_size,
-            rank=spec.rank,
-            world_size=spec.world_size,
-            shuffle=spec.shuffle,
-        )
+        order = spec_shard_indices(spec, self.num_samples, self.epoch)
         for start in range(self.start_batch * spec.batch_size, len(order), spec.batch_size):
             yield [(self.epoch, int(i)) for i in order[start : start + spec.batch_size]]
 
@@ -192,10 +188,7 @@ class TorchTwoViewLoader:
         return self._sampler.full_length()
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
-        if epoch < 0:
-            raise ValueError(f"epoch must be non-negative, got {epoch}")
-        if not 0 <= start_batch <= len(self):
-            raise ValueError(f"start_batch must be in [0, {len(self)}], got {start_batch}")
+        check_epoch_position(epoch, start_batch, len(self))
         self._sampler.epoch = epoch
         self._sampler.start_batch = start_batch
 
