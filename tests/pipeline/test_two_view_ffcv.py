@@ -31,7 +31,6 @@ from visim.pipeline.loader_spec import LoaderSpec  # noqa: E402
 from visim.pipeline.recipe import AugmentationRecipe  # noqa: E402
 from visim.pipeline.source_arrays import ArraySource  # noqa: E402
 from visim.pipeline.sources import ImageSource  # noqa: E402
-from visim.pipeline.torch_threads import torch_threads_before_ffcv  # noqa: E402
 from visim.pipeline.two_view_ffcv import TWO_VIEW_MODES, FFCVTwoViewLoader  # noqa: E402
 
 # A reading thread that dies leaves FFCV's iterator waiting forever: fail, do not hang.
@@ -199,15 +198,19 @@ def test_leaving_an_epoch_early_stops_ffcvs_reading_thread(random_loader):
     assert not any(t.is_alive() for t in readers)
 
 
-def test_torch_keeps_the_thread_count_it_had_before_ffcv(fixed_crop_loader):
-    # FFCV sets torch's thread count to its worker count (1 here) when a Loader is built and
-    # when its reading thread starts an epoch; the training step must not run on that many.
-    before = torch_threads_before_ffcv()
-    if before == fixed_crop_loader.spec.workers:
-        pytest.skip("torch started with as many threads as the loader has workers")
-    assert torch.get_num_threads() == before
-    contract.collect_epoch(fixed_crop_loader, 0)
-    assert torch.get_num_threads() == before
+def test_the_callers_torch_thread_count_survives_ffcvs_worker_setting(betons, random_loader):
+    # FFCV sets torch's thread count to its worker count when a Loader is built and when its
+    # reading thread starts an epoch; the training step must not run on that many.
+    before = torch.get_num_threads()
+    callers = random_loader.spec.workers + 1
+    torch.set_num_threads(callers)
+    try:
+        make(betons, "decode-twice", workers=1)  # built, never iterated: nothing to compile
+        assert torch.get_num_threads() == callers
+        contract.collect_epoch(random_loader, 0)
+        assert torch.get_num_threads() == callers
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_the_backend_registry_opens_a_beton(betons):

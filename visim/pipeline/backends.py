@@ -6,7 +6,7 @@ import importlib
 from dataclasses import dataclass
 
 from visim.pipeline.loader_spec import LoaderSpec, TwoViewLoader
-from visim.pipeline.torch_threads import restore_torch_threads
+from visim.pipeline.torch_threads import kept_torch_threads
 
 FFCV_SYSTEM_PACKAGES = (
     "apt-get install -y --no-install-recommends pkg-config libopencv-dev libturbojpeg0-dev"
@@ -82,13 +82,12 @@ def missing_extra(backend: Backend) -> str | None:
     if backend.requires is None:
         return None
     try:
-        importlib.import_module(backend.requires)
+        with kept_torch_threads():  # importing ffcv sets them to 1
+            importlib.import_module(backend.requires)
     except Exception as error:  # ImportError, or OSError from a missing shared library
         if isinstance(error, ModuleNotFoundError) and error.name == backend.requires:
             return backend.install_hint
         return f"{backend.install_hint}   (import failed: {error})"
-    finally:
-        restore_torch_threads()  # importing ffcv sets them to 1
     return None
 
 

@@ -26,7 +26,7 @@ from visim.pipeline.manifest import (
     manifest_path,
 )
 from visim.pipeline.sources import ImageSource, SourceError, UnreadableImage
-from visim.pipeline.torch_threads import restore_torch_threads
+from visim.pipeline.torch_threads import kept_torch_threads
 from visim.pipeline.worker_processes import leave_stops_to_parent, stop_signals_blocked
 
 WRITE_MODES = ("smart", "jpg", "raw", "proportion")
@@ -169,13 +169,12 @@ def find_readable(
 def _require_ffcv() -> None:
     """MissingExtraError with the install command unless FFCV's writer imports here."""
     try:
-        import ffcv.writer  # noqa: F401 - importing is the check (it needs system libraries)
+        with kept_torch_threads():  # importing ffcv sets them to 1
+            import ffcv.writer  # noqa: F401 - importing is the check (it needs system libraries)
     except ImportError as error:
         raise MissingExtraError(
             f"visim convert needs FFCV ({error}); run: {get_backend('ffcv').install_hint}"
         ) from None
-    finally:
-        restore_torch_threads()  # importing ffcv sets them to 1
 
 
 def _write_beton(

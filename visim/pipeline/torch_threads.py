@@ -1,25 +1,33 @@
-"""torch's intra-op thread count as the process had it before FFCV changed it.
+"""Keeping torch's intra-op thread count across FFCV, which changes it for the whole process.
 
-Importing ffcv sets torch's intra-op thread count to 1 for the whole process
-(ffcv.pipeline.compiler calls torch.set_num_threads(1) at import), and building or iterating
-an FFCV Loader sets it to the loader's worker count. Every later torch op, the training step
-included, then runs on that many threads: on a 2-core machine, at half speed. The count is
-read when visim.pipeline is first imported, before any visim module imports ffcv, and the
-places that import ffcv or run its loader put it back.
+Importing ffcv sets torch's intra-op thread count to 1 (ffcv.pipeline.compiler calls
+torch.set_num_threads(1) at import), and building or iterating an FFCV Loader sets it to the
+loader's worker count. Every later torch op, the training step included, would then run on
+that many threads: on a 2-core machine, at half speed. visim first imports ffcv inside
+kept_torch_threads() (backends.missing_extra, which make_loader calls before it imports a
+loader module, and convert's check), builds Loaders inside it, and the ffcv loader gives
+every batch back the count its caller had when the epoch began.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
-_BEFORE_FFCV = torch.get_num_threads()
+
+def set_torch_threads(threads: int) -> None:
+    """torch.set_num_threads, skipped when the count is already right."""
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
-def torch_threads_before_ffcv() -> int:
-    return _BEFORE_FFCV
-
-
-def restore_torch_threads() -> None:
-    """Give torch back the thread count it had before ffcv was imported."""
-    if torch.get_num_threads() != _BEFORE_FFCV:
-        torch.set_num_threads(_BEFORE_FFCV)
+@contextmanager
+def kept_torch_threads() -> Iterator[int]:
+    """Run the block, then give torch back the thread count it had before (yielded)."""
+    threads = torch.get_num_threads()
+    try:
+        yield threads
+    finally:
+        set_torch_threads(threads)

@@ -49,7 +49,7 @@ from visim.pipeline.ffcv_decode_once import TwoViewRandomResizedCropDecoder
 from visim.pipeline.loader_spec import LoaderSpec
 from visim.pipeline.manifest import IMAGE_FIELD, LABEL_FIELD
 from visim.pipeline.random_streams import stream_seed
-from visim.pipeline.torch_threads import restore_torch_threads
+from visim.pipeline.torch_threads import kept_torch_threads, set_torch_threads
 
 TwoViewMode = Literal["decode-once", "decode-twice"]
 TWO_VIEW_MODES: tuple[TwoViewMode, ...] = ("decode-once", "decode-twice")
@@ -59,7 +59,7 @@ DEFAULT_TWO_VIEW_MODE: TwoViewMode = "decode-once"
 # The extra output of decode-twice: FFCV yields it after the stored fields.
 SECOND_VIEW_OUTPUT = "image2"
 # FFCV's reading thread checks for a stop every 0.5 s while its queue is full, and otherwise
-# after the batch it is computing: a few seconds covers a large batch on a slow CPU.
+# after the batch it is computing: 30 s covers even a large batch on a slow CPU.
 READER_STOP_TIMEOUT_S = 30.0
 
 
@@ -198,17 +198,17 @@ class FFCVTwoViewLoader:
         self._epoch = 0
         self._start_batch = 0
         colour_stream = self._colour_stream_key if self.colour_ops_in_ffcv else None
-        self._loader = Loader(
-            str(_check_beton(spec.source)),
-            batch_size=spec.batch_size,
-            # FFCV reads 0 as "every core"; ours means "no extra workers": one numba thread.
-            num_workers=max(1, spec.workers),
-            order=self._order,
-            pipelines=build_pipelines(spec, two_view_mode, colour_stream),
-            drop_last=True,
-            batches_ahead=batches_ahead,
-        )
-        restore_torch_threads()  # building the Loader set them to its worker count
+        with kept_torch_threads():  # building the Loader sets them to its worker count
+            self._loader = Loader(
+                str(_check_beton(spec.source)),
+                batch_size=spec.batch_size,
+                # FFCV reads 0 as "every core"; ours means "no extra workers": one numba thread.
+                num_workers=max(1, spec.workers),
+                order=self._order,
+                pipelines=build_pipelines(spec, two_view_mode, colour_stream),
+                drop_last=True,
+                batches_ahead=batches_ahead,
+            )
         if len(self) == 0:
             raise ValueError(
                 f"{spec.source} has {self.num_samples} images, fewer than batch_size "
@@ -248,12 +248,13 @@ class FFCVTwoViewLoader:
         spec = self.spec
         memory_format = torch.channels_last if spec.channels_last else torch.contiguous_format
         generator = torch.Generator(device=torch.device(spec.device))
+        # FFCV's reading thread sets torch's intra-op thread count to its own worker count
+        # before its first batch; the training step gets the caller's count back.
+        caller_threads = torch.get_num_threads()
         epoch_batches = iter(self._loader)
         try:
             for batch_index, outputs in enumerate(epoch_batches, start=self._start_batch):
-                # FFCV's reading thread sets torch's thread count to its own worker count
-                # before its first batch; the training step gets the process's count back.
-                restore_torch_threads()
+                set_torch_threads(caller_threads)
                 # FFCV reuses its output buffers a few batches later, so everything yielded
                 # is a copy: normalising writes new tensors and labels are copied.
                 views, labels = self._views(outputs)
