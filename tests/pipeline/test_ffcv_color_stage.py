@@ -24,6 +24,7 @@ from ffcv.transforms import ToTensor  # noqa: E402
 
 from tests.pipeline import loader_contract as contract  # noqa: E402
 from visim.pipeline import batched_color_ops as ops  # noqa: E402
+from visim.pipeline import blur_taps  # noqa: E402
 from visim.pipeline import color_kernels as kernels  # noqa: E402
 from visim.pipeline import color_view_params as slots  # noqa: E402
 from visim.pipeline.batched_augment import ColorParams, apply_color_params  # noqa: E402
@@ -72,23 +73,24 @@ def uint8_views(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
 
 
-def as_pixels(image: torch.Tensor) -> np.ndarray:
-    """[3, H, W] -> the kernels' layout, float32 [H * W, 3] (a copy)."""
-    return np.ascontiguousarray(image.permute(1, 2, 0).reshape(-1, 3).numpy())
+def as_planes(image: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[3, H, W] -> the kernels' layout, three float32 planes [H * W] (copies)."""
+    planes = image.reshape(3, -1).numpy().copy()
+    return planes[0], planes[1], planes[2]
 
 
-def from_pixels(pixels: np.ndarray) -> torch.Tensor:
-    """float32 [H * W, 3] -> [3, H, W]."""
-    return torch.from_numpy(pixels).reshape(SIZE, SIZE, 3).permute(2, 0, 1)
+def from_planes(planes: tuple[np.ndarray, ...]) -> torch.Tensor:
+    """Three float32 planes [H * W] -> [3, H, W]."""
+    return torch.from_numpy(np.stack(planes)).reshape(3, SIZE, SIZE)
 
 
 def run_kernel(kernel, images: torch.Tensor, values: list[float]) -> torch.Tensor:
-    """kernel(pixels, value) on each image alone -> [n, 3, S, S]."""
+    """kernel(r, g, b, value) on each image alone -> [n, 3, S, S]."""
     out = []
     for image, value in zip(images, values, strict=True):
-        pixels = as_pixels(image)
-        kernel(pixels, np.float32(value))
-        out.append(from_pixels(pixels))
+        planes = as_planes(image)
+        kernel(*planes, np.float32(value))
+        out.append(from_planes(planes))
     return torch.stack(out)
 
 
@@ -112,11 +114,11 @@ def test_contrast_blends_towards_the_mean_luma_that_luma_sum_gives():
     factors = [0.0, 0.6, 1.0, 1.4, 1.7, 2.0]
     out = []
     for image, factor in zip(images, factors, strict=True):
-        pixels = as_pixels(image)
-        mean = kernels.luma_sum(pixels) / len(pixels)
+        planes = as_planes(image)
+        mean = kernels.luma_sum(*planes) / len(planes[0])
         assert mean == pytest.approx(ops.luma(image[None]).mean().item(), abs=1e-6)
-        kernels.adjust_contrast(pixels, np.float32(factor), np.float32(mean))
-        out.append(from_pixels(pixels))
+        kernels.adjust_contrast(*planes, np.float32(factor), np.float32(mean))
+        out.append(from_planes(planes))
     expected = ops.adjust_contrast(images, torch.tensor(factors))
     torch.testing.assert_close(torch.stack(out), expected, rtol=0, atol=FLOAT_ATOL)
 
@@ -125,9 +127,9 @@ def test_grayscale_kernel_matches_the_batched_op():
     images = float_images()
     out = []
     for image in images:
-        pixels = as_pixels(image)
-        kernels.to_grayscale(pixels)
-        out.append(from_pixels(pixels))
+        planes = as_planes(image)
+        kernels.to_grayscale(*planes)
+        out.append(from_planes(planes))
     expected = ops.grayscale(images, torch.ones(len(images), dtype=torch.bool))
     torch.testing.assert_close(torch.stack(out), expected, rtol=0, atol=FLOAT_ATOL)
 
@@ -143,11 +145,34 @@ def test_gaussian_weights_match_the_batched_kernels():
         torch.testing.assert_close(torch.from_numpy(weights), want, rtol=0, atol=1e-6)
 
 
+# 0.1: only the centre tap matters; 3.0: the 23-tap kernel is too short to leave any out.
+@pytest.mark.parametrize("sigma, expected_radius", [(0.1, 0), (1.0, 4), (2.0, 8), (3.0, 11)])
+@pytest.mark.parametrize(
+    "blur_radius", [kernels.blur_radius, blur_taps.blur_radius], ids=["numba", "python"]
+)
+def test_blur_radius_keeps_the_fewest_taps_that_leave_out_at_most_the_tolerance(
+    blur_radius, sigma, expected_radius
+):
+    weights = np.empty(23, np.float32)
+    kernels.gaussian_weights(np.float32(sigma), weights)
+    tolerance = np.float32(1e-4)
+    radius = blur_radius(weights, tolerance)
+    centre = len(weights) // 2
+
+    def left_out(r: int) -> float:
+        return float(weights[: centre - r].sum() + weights[centre + r + 1 :].sum())
+
+    assert left_out(radius) <= tolerance
+    assert radius == 0 or left_out(radius - 1) > tolerance
+    assert radius == expected_radius
+
+
 def test_store_rounds_and_solarizes_at_the_threshold():
     pixels = np.array([[0.0, 0.2, 0.4999], [0.5, 0.8, 1.0]], dtype=np.float32)
+    planes = tuple(np.ascontiguousarray(pixels.T))  # r, g, b of the two pixels
     plain, solarized = np.empty((2, 3), np.uint8), np.empty((2, 3), np.uint8)
-    kernels.store_pixels(pixels, plain, False, np.float32(0.5))
-    kernels.store_pixels(pixels, solarized, True, np.float32(0.5))
+    kernels.store_pixels(*planes, plain, False, np.float32(0.5))
+    kernels.store_pixels(*planes, solarized, True, np.float32(0.5))
     np.testing.assert_array_equal(plain, [[0, 51, 127], [128, 204, 255]])
     np.testing.assert_array_equal(solarized, [[0, 51, 127], [128, 51, 0]])
 

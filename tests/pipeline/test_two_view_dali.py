@@ -188,6 +188,35 @@ def test_jitter_off_feeds_identity_colour_parameters():
     assert (params[..., column.HUE_DEGREES] == 0).all()
 
 
+def taps_needed(sigma: float, kernel_size: int, tolerance: float) -> int:
+    """The fewest centred taps of the normalised kernel whose left-out tails sum to at most
+    `tolerance`, counted directly from the weights."""
+    offsets = np.arange(kernel_size) - kernel_size // 2
+    weights = np.exp(-(offsets**2) / (2 * sigma**2))
+    weights /= weights.sum()
+    for taps in range(1, kernel_size + 1, 2):
+        inside = np.abs(offsets) <= taps // 2
+        if weights[~inside].sum() <= tolerance:
+            return taps
+    raise AssertionError("the whole kernel always qualifies")
+
+
+def test_blur_windows_hold_the_taps_each_sigma_needs():
+    recipe = AugmentationRecipe(size=224, blur_prob=0.5)
+    params = draw_view_params(np.full((256, 2), 300), recipe, 0, 0, 0, 0).reshape(
+        -1, column.VIEW_PARAMS
+    )
+    blurred = params[:, column.BLUR] == 1
+    assert 0 < blurred.sum() < len(params)
+    assert (params[~blurred, column.BLUR_WINDOW] == 1).all()
+    sigma, window = params[blurred, column.BLUR_SIGMA], params[blurred, column.BLUR_WINDOW]
+    # float32 sums in the feed against float64 here: a tap at the boundary may go either way.
+    for s, w in zip(sigma, window, strict=True):
+        assert abs(w - taps_needed(s, recipe.blur_kernel_size, 1e-4)) <= 2, (s, w)
+    assert window.min() < 9 and window.max() > 15  # sigma spans 0.1 to 2: cutting pays
+    assert window.max() <= recipe.blur_kernel_size
+
+
 def write_broken_folder(root):
     """12 indexed images; 3 is not an image, 7 a truncated JPEG (its header reads), 8 empty."""
     write_indexed_folder(root, 12)

@@ -1,5 +1,7 @@
 import dataclasses
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,7 +12,12 @@ from tests.pipeline import loader_contract as contract
 from visim.pipeline.backends import make_loader
 from visim.pipeline.loader_spec import LoaderSpec
 from visim.pipeline.recipe import AugmentationRecipe
-from visim.pipeline.two_view_torch import TorchTwoViewLoader, TwoViewDataset, build_view_transform
+from visim.pipeline.two_view_torch import (
+    TorchTwoViewLoader,
+    TwoViewDataset,
+    build_view_transform,
+    flush_denormals,
+)
 
 RECIPE = AugmentationRecipe(size=16, solarize_prob=0.2)
 # 50 samples in batches of 4: 12 batches on one rank, 6 on two, 4 on three, some left over.
@@ -72,6 +79,23 @@ def test_worker_processes_draw_the_same_augmentations_as_the_main_process():
         assert torch.equal(a.label, b.label)
         torch.testing.assert_close(b.view1, a.view1, rtol=0, atol=0)
         torch.testing.assert_close(b.view2, a.view2, rtol=0, atol=0)
+
+
+def test_workers_treat_denormal_floats_as_zero():
+    assert factory(workers=1)._loader.worker_init_fn is flush_denormals
+    # In a process of its own: the setting is per process and would leak into other tests.
+    code = (
+        "import torch\n"
+        "from visim.pipeline.two_view_torch import flush_denormals\n"
+        "flush_denormals(0)\n"
+        "print(torch.set_flush_denormal(True), (torch.tensor([1e-39]) * 2).item())\n"
+    )
+    supported, product = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    if supported == "False":
+        pytest.skip("this CPU cannot flush denormals")
+    assert float(product) == 0.0
 
 
 def test_seeding_a_sample_leaves_the_callers_random_state_alone():

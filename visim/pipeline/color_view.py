@@ -2,15 +2,16 @@
 
 Per view, in the torch backend's order: colour jitter (its four ops in the view's own order)
 -> grayscale -> Gaussian blur -> solarize, then rounded back to uint8 once. Each row is loaded
-to float32, run through every op while it sits in L1 cache, and stored; two ops need more
-than their row:
+to three float32 planes (color_kernels says why planes), run through every op while it sits
+in L1 cache, and stored; two ops need more than their row:
 
 - contrast blends towards the mean luma of the whole image as it is just before contrast, so
   when a view's jitter includes contrast, a first pass runs the ops that precede it and sums
   the luma (recomputing them later is cheaper than keeping a float copy of the image);
 - blur needs the rows around it: horizontally blurred rows go into a ring of the last k rows
   (k the kernel size), and output row y is written as soon as row y + k // 2 is in the ring.
-  Row y of the view has been read by then, so the view is overwritten in place.
+  Row y of the view has been read by then, so the view is overwritten in place. Both passes
+  use only the taps the view's sigma needs (blur_taps), often a third of the kernel.
 
 Scratch memory comes from the caller (FFCV's allocations), so nothing is allocated per
 sample. `augment_views` runs the samples of a batch in parallel (numba prange over the
@@ -22,6 +23,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from visim.pipeline import blur_taps
 from visim.pipeline.batched_color_ops import BRIGHTNESS, CONTRAST, HUE, SATURATION
 from visim.pipeline.color_kernels import (
     adjust_brightness,
@@ -29,12 +31,13 @@ from visim.pipeline.color_kernels import (
     adjust_hue,
     adjust_saturation,
     blur_column,
+    blur_radius,
     blur_row,
     gaussian_weights,
     kernel,
     load_pixels,
     luma_sum,
-    reflect_pad_row,
+    reflect_pad,
     store_pixels,
     to_grayscale,
 )
@@ -52,14 +55,17 @@ from visim.pipeline.color_view_params import (
 )
 from visim.pipeline.keyed_random import view_key
 
-# Scratch rows per sample: the padded working row, the blur's output row, then the ring.
+# Scratch rows per sample, each three planes: the padded working row, the blur's output
+# row, then the ring.
 LINE, BLURRED = 0, 1
 RING = 2
 
+BLUR_TAIL_TOLERANCE = np.float32(blur_taps.BLUR_TAIL_TOLERANCE)
+
 
 def scratch_rows_shape(size: int, kernel_size: int) -> tuple[int, int, int]:
-    """float32 scratch of one sample: [RING + k, size + 2 (k // 2), 3]."""
-    return (RING + kernel_size, size + 2 * (kernel_size // 2), 3)
+    """float32 scratch of one sample: [RING + k, 3, size + 2 (k // 2)]."""
+    return (RING + kernel_size, 3, size + 2 * (kernel_size // 2))
 
 
 def params_shape(views: int) -> tuple[int, int]:
@@ -68,25 +74,25 @@ def params_shape(views: int) -> tuple[int, int]:
 
 
 @kernel
-def apply_jitter(pixels, params, stop, mean_luma):
+def apply_jitter(r, g, b, params, stop, mean_luma):
     """The view's jitter ops at positions [0, stop), skipping identity factors (exact no-ops)."""
     for position in range(stop):
         op = int(params[ORDER + position])
         factor = np.float32(params[FACTOR + op])
         if op == HUE:
             if factor != 0:
-                adjust_hue(pixels, factor)
+                adjust_hue(r, g, b, factor)
         elif factor != 1:
             if op == BRIGHTNESS:
-                adjust_brightness(pixels, factor)
+                adjust_brightness(r, g, b, factor)
             elif op == CONTRAST:
-                adjust_contrast(pixels, factor, mean_luma)
+                adjust_contrast(r, g, b, factor, mean_luma)
             elif op == SATURATION:
-                adjust_saturation(pixels, factor)
+                adjust_saturation(r, g, b, factor)
 
 
 @kernel
-def contrast_mean_luma(view, params, pixels):
+def contrast_mean_luma(view, params, r, g, b):
     """Mean luma of the view after the jitter ops that precede contrast (0 if contrast is
     an identity or jitter is off: then nothing reads it)."""
     if params[JITTER] == 0 or params[FACTOR + CONTRAST] == 1:
@@ -96,10 +102,18 @@ def contrast_mean_luma(view, params, pixels):
         position += 1
     total = 0.0
     for row in range(view.shape[0]):
-        load_pixels(view[row], pixels)
-        apply_jitter(pixels, params, position, np.float32(0))
-        total += luma_sum(pixels)
+        load_pixels(view[row], r, g, b)
+        apply_jitter(r, g, b, params, position, np.float32(0))
+        total += luma_sum(r, g, b)
     return np.float32(total / (view.shape[0] * view.shape[1]))
+
+
+@kernel
+def blur_columns(ring, weights, radius, y, size, blurred):
+    """The vertical pass of output row y of a size x size view, every plane, into
+    blurred[:, :size]."""
+    for channel in range(3):
+        blur_column(ring, channel, weights, radius, y, size, blurred[channel, :size])
 
 
 @kernel
@@ -119,29 +133,35 @@ def augment_view(view, params, solarize_threshold, rows, weights):
     pad = kernel_size // 2
     threshold = np.float32(solarize_threshold)
     line = rows[LINE]
-    pixels = line[pad : pad + size]  # the row itself; the margins are the blur's padding
+    # The row itself, plane by plane; the margins around it are the blur's padding.
+    r, g, b = line[0, pad : pad + size], line[1, pad : pad + size], line[2, pad : pad + size]
+    blurred = rows[BLURRED]
+    out_r, out_g, out_b = blurred[0, :size], blurred[1, :size], blurred[2, :size]
     ring = rows[RING:]
-    mean_luma = contrast_mean_luma(view, params, pixels)
+    mean_luma = contrast_mean_luma(view, params, r, g, b)
+    radius = 0
     if blur:
         gaussian_weights(np.float32(params[BLUR_SIGMA]), weights)
+        radius = blur_radius(weights, BLUR_TAIL_TOLERANCE)
     for row in range(size):
-        load_pixels(view[row], pixels)
+        load_pixels(view[row], r, g, b)
         if jitter:
-            apply_jitter(pixels, params, JITTER_OPS, mean_luma)
+            apply_jitter(r, g, b, params, JITTER_OPS, mean_luma)
         if grayscale:
-            to_grayscale(pixels)
+            to_grayscale(r, g, b)
         if not blur:
-            store_pixels(pixels, view[row], solarize, threshold)
+            store_pixels(r, g, b, view[row], solarize, threshold)
             continue
-        reflect_pad_row(line, pad)
-        blur_row(line, weights, ring[row % kernel_size, :size])
+        for channel in range(3):
+            reflect_pad(line[channel], pad)
+            blur_row(line[channel], weights, radius, ring[row % kernel_size, channel, :size])
         if row >= pad:
-            blur_column(ring, weights, row - pad, size, rows[BLURRED, :size])
-            store_pixels(rows[BLURRED, :size], view[row - pad], solarize, threshold)
+            blur_columns(ring, weights, radius, row - pad, size, blurred)
+            store_pixels(out_r, out_g, out_b, view[row - pad], solarize, threshold)
     if blur:
         for row in range(size - pad, size):
-            blur_column(ring, weights, row, size, rows[BLURRED, :size])
-            store_pixels(rows[BLURRED, :size], view[row], solarize, threshold)
+            blur_columns(ring, weights, radius, row, size, blurred)
+            store_pixels(out_r, out_g, out_b, view[row], solarize, threshold)
 
 
 @numba.njit(parallel=True, fastmath=True, nogil=True, error_model="numpy")

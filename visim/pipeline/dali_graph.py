@@ -4,8 +4,8 @@ Per view, in the torch backend's order: random-resized crop (fn.resize of the fe
 -> colour jitter (fn.brightness_contrast, contrast around the view's mean luma as in
 torchvision; then fn.hsv for saturation and hue) -> grayscale (fn.hsv with saturation 0,
 which leaves ITU-R 601 luma in every channel) -> Gaussian blur (fn.gaussian_blur with the
-view's sigma and the recipe's kernel size) -> solarize (a lookup table) -> flip and
-normalise (fn.crop_mirror_normalize) -> float32 HWC.
+view's sigma, over the taps of the recipe's kernel that sigma needs: blur_taps) -> solarize
+(a lookup table) -> flip and normalise (fn.crop_mirror_normalize) -> float32 HWC.
 
 Differences from torchvision, all small: the four jitter ops run in the fixed order above
 rather than in a random order per image; DALI's hue is a rotation in YIQ space rather than
@@ -80,9 +80,9 @@ def augmented_view(images, params, recipe: AugmentationRecipe):
 
 def _blur_where_drawn(view, params, recipe: AugmentationRecipe):
     if params[column.BLUR] > 0:  # per sample: only these images are blurred
-        view = fn.gaussian_blur(
-            view, sigma=params[column.BLUR_SIGMA], window_size=recipe.blur_kernel_size
-        )
+        # Only the taps this sigma needs (blur_taps), not the recipe's whole kernel.
+        window = fn.cast(params[column.BLUR_WINDOW], dtype=types.INT32)
+        view = fn.gaussian_blur(view, sigma=params[column.BLUR_SIGMA], window_size=window)
     return view
 
 

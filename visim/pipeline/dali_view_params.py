@@ -22,6 +22,8 @@ import numpy as np
 import torch
 
 from visim.pipeline.batched_augment import sample_color_params
+from visim.pipeline.batched_color_ops import gaussian_kernels
+from visim.pipeline.blur_taps import BLUR_TAIL_TOLERANCE, blur_radius
 from visim.pipeline.crop_box import CROP_ATTEMPTS, DRAWS_PER_ATTEMPT, crop_box
 from visim.pipeline.random_streams import stream_seed
 from visim.pipeline.recipe import AugmentationRecipe
@@ -37,7 +39,16 @@ BLUR = 8  # 1 where Gaussian blur fires
 BLUR_SIGMA = 9
 SOLARIZE = 10  # 1 where solarize fires
 FLIP = 11  # 1 where the view is mirrored
-VIEW_PARAMS = 12
+BLUR_WINDOW = 12  # taps of the blur: the recipe's kernel cut to what BLUR_SIGMA needs
+VIEW_PARAMS = 13
+
+
+def blur_windows(sigma: torch.Tensor, blur: torch.Tensor, recipe: AugmentationRecipe) -> np.ndarray:
+    """int [B]: the blur's window per view, 2 blur_radius + 1 taps of the recipe's kernel
+    for views that are blurred, 1 for the others."""
+    kernel_size = recipe.blur_kernel_size
+    weights = gaussian_kernels(sigma, kernel_size, blur).numpy()
+    return np.array([2 * blur_radius(row, BLUR_TAIL_TOLERANCE) + 1 for row in weights])
 
 
 def draw_view_params(image_sizes: np.ndarray, recipe: AugmentationRecipe, *key: int) -> np.ndarray:
@@ -69,6 +80,7 @@ def draw_view_params(image_sizes: np.ndarray, recipe: AugmentationRecipe, *key: 
         rows[:, HUE_DEGREES] = np.where(jitter, colour.hue.numpy() * 360, 0.0)
         rows[:, BLUR] = colour.blur.numpy()
         rows[:, BLUR_SIGMA] = colour.blur_sigma.numpy()
+        rows[:, BLUR_WINDOW] = blur_windows(colour.blur_sigma, colour.blur, recipe)
         rows[:, SOLARIZE] = colour.solarize.numpy()
         rows[:, FLIP] = rng.random(batch) < recipe.flip_prob
     return params
