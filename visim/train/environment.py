@@ -79,16 +79,31 @@ def _backend_note(name: str) -> str:
     return ""
 
 
-def git_commit(path: Path | None = None) -> str | None:
-    """The commit of the checkout visim runs from (or `path`), if it is a git checkout."""
-    where = path or Path(__file__).resolve().parent
+# Where `git_commit` looks by default: the visim package's own directory.
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+# Appended to the commit when the code that ran differs from it, as `git describe --dirty`.
+DIRTY_SUFFIX = "-dirty"
+
+
+def _git(where: Path, *args: str) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5
-        )
+        out = subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_commit(path: Path | None = None) -> str | None:
+    """The commit of the checkout visim runs from (or `path`), if it is a git checkout,
+    with DIRTY_SUFFIX when tracked files under that directory have uncommitted changes:
+    a benchmark run from an edited tree must not claim the commit's name alone."""
+    where = path or PACKAGE_DIR
+    head = _git(where, "rev-parse", "HEAD")
+    if not head:
+        return None
+    changes = _git(where, "status", "--porcelain", "--untracked-files=no", "--", ".")
+    return head + DIRTY_SUFFIX if changes else head
 
 
 def environment_report() -> dict:
