@@ -7,6 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 from visim.cli.app import app
+from visim.cli.bench_common import default_loader_workers
 
 runner = CliRunner()
 
@@ -64,3 +65,14 @@ def test_a_tiny_run_writes_json_and_markdown(tmp_path):
     assert [w["steps"] for w in row["windows"]] == [[1, 1], [2, 2], [3, 3]]
     assert row["peak_rss_mib"] > 0 and row["peak_device_mib"] is None
     assert "| simsiam | resnet18 | fp32 | on | off | synthetic |" in markdown_path.read_text()
+    # Without --workers a CPU run leaves the step a core of its own.
+    cores = document["environment"]["cpu_count"]
+    assert document["settings"]["workers"] == max(1, cores - 1)
+
+
+@pytest.mark.parametrize(
+    ("device", "cores", "workers"),
+    [("cpu", 2, 1), ("cpu", 1, 1), ("cpu", 16, 15), ("cuda", 16, 16)],
+)
+def test_default_loader_workers_leave_a_cpu_step_one_core(device, cores, workers):
+    assert default_loader_workers(device, cores) == workers

@@ -20,6 +20,16 @@ EXIT_NOTHING_MEASURED = 1
 WIDE_LOG = 220  # characters per line of a table written to a file or pipe
 
 
+def default_loader_workers(device: str, cpu_count: int) -> int:
+    """Loader workers of a training benchmark when --workers is not given: every core when
+    the step runs on a GPU; all but one on a CPU, whose step needs a core of its own.
+
+    Measured on 2 cores (VI-SimSiam, ResNet-18, 32 px): with 2 workers the ffcv backend
+    slowed the step by 31.5 %, with 1 worker by 4.6 %, while dali was at 20-22 % with either.
+    """
+    return cpu_count if device.startswith("cuda") else max(1, cpu_count - 1)
+
+
 def fail(message: str, code: int = EXIT_BAD_OPTION) -> typer.Exit:
     Console(stderr=True).print(
         f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True

@@ -17,7 +17,14 @@ from visim.bench.profiles import SCALING_PROFILES, resolve_profile
 from visim.bench.report import measurement_environment
 from visim.bench.scaling import ScalingBench, run_scaling_bench
 from visim.bench.scaling_report import scaling_report
-from visim.cli.bench_common import fail, progress_printer, publish, repeat_command, work_directory
+from visim.cli.bench_common import (
+    default_loader_workers,
+    fail,
+    progress_printer,
+    publish,
+    repeat_command,
+    work_directory,
+)
 
 PROFILE_DEFAULT = "(default: the profile's)"
 
@@ -52,7 +59,9 @@ def scaling(
         None, "--cifar-stem/--no-cifar-stem", help=f"3x3 stem, no max-pool {PROFILE_DEFAULT}."
     ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    workers: int | None = typer.Option(None, help="Loader workers (default: all cores)."),
+    workers: int | None = typer.Option(
+        None, help="Loader workers (default: all cores; on a CPU all but one)."
+    ),
     case_timeout: float = typer.Option(900.0, help="Seconds one case may take in all."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the results as JSON here."),
     markdown_out: Path | None = typer.Option(
@@ -91,7 +100,11 @@ def scaling(
     bench = ScalingBench(
         profile=chosen,
         device=device_name,
-        workers=environment["cpu_count"] if workers is None else workers,
+        workers=(
+            default_loader_workers(device_name, environment["cpu_count"])
+            if workers is None
+            else workers
+        ),
         case_timeout_s=case_timeout,
     )
 

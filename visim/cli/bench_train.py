@@ -19,7 +19,14 @@ from visim.bench.profiles import TRAIN_PROFILES, resolve_profile
 from visim.bench.report import measurement_environment
 from visim.bench.train_report import train_report
 from visim.bench.train_throughput import TrainBench, run_train_bench
-from visim.cli.bench_common import fail, progress_printer, publish, repeat_command, work_directory
+from visim.cli.bench_common import (
+    default_loader_workers,
+    fail,
+    progress_printer,
+    publish,
+    repeat_command,
+    work_directory,
+)
 from visim.pipeline.sources import open_source
 
 PROFILE_DEFAULT = "(default: the profile's)"
@@ -79,7 +86,7 @@ def train(
     ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     workers: int | None = typer.Option(
-        None, help="Loader workers of the real backends (default: all cores)."
+        None, help="Loader workers of the real backends (default: all cores; on a CPU all but one)."
     ),
     data: str | None = typer.Option(
         None,
@@ -143,7 +150,11 @@ def train(
         bench = TrainBench(
             profile=chosen,
             device=device_name,
-            workers=environment["cpu_count"] if workers is None else workers,
+            workers=(
+                default_loader_workers(device_name, environment["cpu_count"])
+                if workers is None
+                else workers
+            ),
             data=data,
             beton=beton,
             case_timeout_s=case_timeout,
