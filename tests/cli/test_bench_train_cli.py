@@ -7,7 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 from visim.cli.app import app
-from visim.cli.bench_common import default_loader_workers
+from visim.cli.bench_common import loader_workers
 
 runner = CliRunner()
 
@@ -75,4 +75,8 @@ def test_a_tiny_run_writes_json_and_markdown(tmp_path):
     [("cpu", 2, 1), ("cpu", 1, 1), ("cpu", 16, 15), ("cuda", 16, 16)],
 )
 def test_default_loader_workers_leave_a_cpu_step_one_core(device, cores, workers):
-    assert default_loader_workers(device, cores) == workers
+    assert loader_workers(None, device, cores) == workers
+
+
+def test_workers_asked_for_are_used_on_any_device():
+    assert loader_workers(2, "cpu", 2) == 2 and loader_workers(0, "cuda", 16) == 0

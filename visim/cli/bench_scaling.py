@@ -18,8 +18,8 @@ from visim.bench.report import measurement_environment
 from visim.bench.scaling import ScalingBench, run_scaling_bench
 from visim.bench.scaling_report import scaling_report
 from visim.cli.bench_common import (
-    default_loader_workers,
     fail,
+    loader_workers,
     progress_printer,
     publish,
     repeat_command,
@@ -100,11 +100,7 @@ def scaling(
     bench = ScalingBench(
         profile=chosen,
         device=device_name,
-        workers=(
-            default_loader_workers(device_name, environment["cpu_count"])
-            if workers is None
-            else workers
-        ),
+        workers=loader_workers(workers, device_name, environment["cpu_count"]),
         case_timeout_s=case_timeout,
     )
 

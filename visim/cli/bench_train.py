@@ -20,8 +20,8 @@ from visim.bench.report import measurement_environment
 from visim.bench.train_report import train_report
 from visim.bench.train_throughput import TrainBench, run_train_bench
 from visim.cli.bench_common import (
-    default_loader_workers,
     fail,
+    loader_workers,
     progress_printer,
     publish,
     repeat_command,
@@ -150,11 +150,7 @@ def train(
         bench = TrainBench(
             profile=chosen,
             device=device_name,
-            workers=(
-                default_loader_workers(device_name, environment["cpu_count"])
-                if workers is None
-                else workers
-            ),
+            workers=loader_workers(workers, device_name, environment["cpu_count"]),
             data=data,
             beton=beton,
             case_timeout_s=case_timeout,
