@@ -1,7 +1,19 @@
-"""SimSiam's negative cosine and VI-SimSiam's Power Spherical NLL (METHOD.md sections 1-2).
+"""SimSiam's negative cosine and VI-SimSiam's Power Spherical objectives (METHOD.md 1-2).
 
 The stop-gradient on the targets lives here, so no caller can forget it, and everything is
 computed in float32 (float64 stays float64) with autocast disabled.
+
+VI-SimSiam's per-sample objective is a function of the cosine c = mu.t and of kappa, in one of
+three forms (VI_LOSSES); each has the value of the negative log-likelihood
+l = log N(kappa, d) - kappa log(1 + c), so logs read the same whichever trains:
+
+- "nll": l itself (the paper's objective). dl/dc = -kappa / (1 + c), so the encoder's gradient
+  is SimSiam's times kappa / (1 + c), and kappa reaches 1e2-1e4 early in training.
+- "relative": the encoder gets -w log(1 + c) with w = sg(kappa) / sg(mean kappa over the
+  batch): SimSiam-scale steps, images weighted by their relative concentration; kappa fits l
+  on sg(c), so the likelihood shapes kappa but not the alignment's scale.
+- "unweighted": as "relative" with w = 1: the alignment is SimSiam's up to the monotone
+  log(1 + c), and kappa is fitted beside it.
 """
 
 from __future__ import annotations
@@ -10,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from visim.models.full_precision import at_least_float32, autocast_disabled
-from visim.models.power_spherical import PowerSpherical
+from visim.models.power_spherical import PowerSpherical, log_normalizer
 from visim.models.unit_sphere import log_sphere_area
 
 
@@ -58,6 +70,31 @@ def power_spherical_nll(p: torch.Tensor, z: torch.Tensor, kappa: torch.Tensor) -
         return -PowerSpherical(mu, kappa, validate_args=False).log_prob(t)
 
 
+VI_LOSSES = ("nll", "relative", "unweighted")
+
+
+def vi_sample_losses(
+    cosine: torch.Tensor, kappa: torch.Tensor, dim: int, form: str
+) -> torch.Tensor:
+    """Per-sample VI-SimSiam objective of cosines c [B] and concentrations kappa [B] in R^dim.
+
+    The value is always the NLL l(c, kappa); `form` (one of VI_LOSSES) decides which gradient
+    reaches the encoder through c and the kappa head through kappa (module docstring).
+    """
+    if form not in VI_LOSSES:
+        raise ValueError(f"VI loss form must be one of {VI_LOSSES}, got {form!r}")
+    # log1p(-1) = -inf: keep the cosine just above -1, as PowerSpherical.log_prob does.
+    cosine = cosine.clamp(min=-1 + torch.finfo(cosine.dtype).eps)
+    log_norm = log_normalizer(kappa, dim)
+    if form == "nll":
+        return log_norm - kappa * torch.log1p(cosine)
+    fit = log_norm - kappa * torch.log1p(cosine.detach())  # gradient to kappa only
+    weight = 1.0 if form == "unweighted" else kappa.detach() / kappa.detach().mean()
+    alignment = -weight * torch.log1p(cosine)  # gradient to the encoder only
+    # alignment - sg(alignment) is 0 in value: the sum keeps the NLL's value for the logs.
+    return fit + (alignment - alignment.detach())
+
+
 def simsiam_loss(
     p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor
 ) -> torch.Tensor:
@@ -74,9 +111,11 @@ def vi_simsiam_loss(
     z2: torch.Tensor,
     kappa1: torch.Tensor,
     kappa2: torch.Tensor,
+    form: str = "nll",
 ) -> torch.Tensor:
     """1/2 [l(mu1, kappa1; t2) + l(mu2, kappa2; t1)], batch mean (METHOD.md section 2).
 
+    `form` picks the gradients (vi_sample_losses); the value is the NLL in every form.
     Around -log area(S^{D-1}) at initialisation (-4898.38 at D = 2048): subtract
     uniform_log_density(D) for a readable log.
     """
@@ -84,9 +123,12 @@ def vi_simsiam_loss(
     _check_same_shape("p2", p2, "z1", z1)
     _check_kappa("kappa1", kappa1, p1)
     _check_kappa("kappa2", kappa2, p2)
-    return 0.5 * (
-        power_spherical_nll(p1, z2, kappa1).mean() + power_spherical_nll(p2, z1, kappa2).mean()
-    )
+    with autocast_disabled(p1.device):
+        halves = []
+        for p, z, kappa in ((p1, z2, kappa1), (p2, z1, kappa2)):
+            mu, t, kappa = at_least_float32(*_directions(p, z), kappa)
+            halves.append(vi_sample_losses((mu * t).sum(-1), kappa, p.shape[-1], form).mean())
+        return 0.5 * (halves[0] + halves[1])
 
 
 def uniform_log_density(dim: int) -> float:

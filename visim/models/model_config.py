@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from visim.models.backbones import BACKBONE_ARCHS
-from visim.models.kappa_head import DEFAULT_KAPPA_FLOOR, KAPPA_SOURCES
+from visim.models.kappa_head import DEFAULT_KAPPA_FLOOR, KAPPA_PARAMS, KAPPA_SOURCES
+from visim.models.losses import VI_LOSSES
 
 METHODS = ("simsiam", "vi-simsiam")
 
@@ -24,7 +25,10 @@ class ModelConfig:
     proj_dim: int = 2048
     pred_hidden_dim: int = 512
     projector_layers: int | None = None
+    vi_loss: str = "nll"  # how the NLL's gradient is split between encoder and kappa head
     kappa_source: str = "predictor-hidden"
+    kappa_param: str = "softplus"  # see kappa_head.KappaHead
+    kappa_detach: bool = False  # the head reads a detached input: it cannot shape the encoder
     kappa_floor: float = DEFAULT_KAPPA_FLOOR
     kappa_max: float | None = None
     channels_last: bool = True
@@ -40,6 +44,10 @@ class ModelConfig:
                 problems.append(f"{name} must be positive, got {getattr(self, name)}")
         if self.projector_layers is not None and self.projector_layers < 1:
             problems.append(f"projector_layers must be at least 1, got {self.projector_layers}")
+        if self.vi_loss not in VI_LOSSES:
+            problems.append(f"vi_loss must be one of {VI_LOSSES}, got {self.vi_loss!r}")
+        if self.kappa_param not in KAPPA_PARAMS:
+            problems.append(f"kappa_param must be one of {KAPPA_PARAMS}, got {self.kappa_param!r}")
         if self.kappa_source not in KAPPA_SOURCES:
             problems.append(
                 f"kappa_source must be one of {KAPPA_SOURCES}, got {self.kappa_source!r}"

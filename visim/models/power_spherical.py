@@ -17,6 +17,19 @@ from visim.models.hyperspherical_uniform import HypersphericalUniform
 from visim.models.unit_sphere import log_sphere_area, unit_sphere
 
 
+def log_normalizer(concentration: torch.Tensor, dim: int) -> torch.Tensor:
+    """log N(kappa, d), elementwise over `concentration` [...]; at kappa = 0 the log area of
+    the sphere. Computed in the dtype it is given: callers pass float32 or float64."""
+    beta = 0.5 * (dim - 1)
+    alpha = beta + concentration
+    return (
+        (alpha + beta) * math.log(2.0)
+        + beta * math.log(math.pi)
+        + torch.lgamma(alpha)
+        - torch.lgamma(alpha + beta)
+    )
+
+
 class PowerSpherical(Distribution):
     """Power Spherical distribution with unit `loc` [..., d] and `concentration` [...] >= 0.
 
@@ -60,15 +73,7 @@ class PowerSpherical(Distribution):
         return self.loc.shape[-1]
 
     def _log_normalizer(self) -> torch.Tensor:
-        # [...]: log N(kappa, d); at kappa = 0 it is the log area of the sphere.
-        beta = 0.5 * (self._dim - 1)
-        alpha = beta + self.concentration
-        return (
-            (alpha + beta) * math.log(2.0)
-            + beta * math.log(math.pi)
-            + torch.lgamma(alpha)
-            - torch.lgamma(alpha + beta)
-        )
+        return log_normalizer(self.concentration, self._dim)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         if self._validate_args:

@@ -46,7 +46,13 @@ class SiameseModel(nn.Module):
                 "projector": config.proj_dim,
                 "backbone": self.backbone.feature_dim,
             }[config.kappa_source]
-            self.kappa_head = KappaHead(source_width, config.kappa_floor, config.kappa_max)
+            self.kappa_head = KappaHead(
+                source_width,
+                config.kappa_floor,
+                config.kappa_max,
+                param=config.kappa_param,
+                sphere_dim=config.proj_dim,
+            )
 
     @property
     def feature_dim(self) -> int:
@@ -69,8 +75,14 @@ class SiameseModel(nn.Module):
         p, hidden = self.predictor.forward_with_hidden(z)
         if self.kappa_head is None:
             return features, z, p, None
-        source = {"predictor-hidden": hidden, "projector": z, "backbone": features}
-        return features, z, p, self.kappa_head(source[self.config.kappa_source])
+        source = {"predictor-hidden": hidden, "projector": z, "backbone": features}[
+            self.config.kappa_source
+        ]
+        if self.config.kappa_detach:
+            # kappa is fitted to the encoder's output without steering it: otherwise the
+            # encoder is rewarded for encoding how predictable a view is (docs/method.md).
+            source = source.detach()
+        return features, z, p, self.kappa_head(source)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> SiameseOutput:
         # The views go through separately, as in SimSiam, so each BN normalises one view's batch.
@@ -88,7 +100,13 @@ class SiameseModel(nn.Module):
         if self.kappa_head is None:
             return simsiam_loss(output.p1, output.p2, output.z1, output.z2)
         return vi_simsiam_loss(
-            output.p1, output.p2, output.z1, output.z2, output.kappa1, output.kappa2
+            output.p1,
+            output.p2,
+            output.z1,
+            output.z2,
+            output.kappa1,
+            output.kappa2,
+            form=self.config.vi_loss,
         )
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
