@@ -75,14 +75,27 @@ def test_run_directory_holds_config_env_metrics_and_two_checkpoints(finished_run
         "data_wait",
         "nonfinite_steps",
         "lr",
+        # What shows how kappa and the alignment's step size behave.
+        "kappa_std",
+        "kappa_q05",
+        "kappa_median",
+        "kappa_q95",
+        "align_grad_scale",
+        "encoder_grad_norm",
+        "effective_lr",
     ):
         assert key in records[-1]
+    last = records[-1]
+    assert last["kappa_q05"] <= last["kappa_median"] <= last["kappa_q95"] <= last["kappa_max"]
+    assert last["effective_lr"] == pytest.approx(last["lr"] * last["align_grad_scale"])
+    assert last["encoder_grad_norm"] > 0
     assert records[-1]["z_std_ideal"] == pytest.approx(1 / math.sqrt(config.model.proj_dim))
     # One checkpoint per epoch, the last two kept; the last one is at the end of training.
     names = [p.name for p in checkpoint_paths(run_dir.checkpoints)]
     assert names == ["step-000000006.pt", "step-000000012.pt"]
     position, _ = load_checkpoint(run_dir.checkpoints / names[-1])
     assert (position.epoch, position.batch, position.step) == (2, 0, 12)
+    assert run_dir.training_curves.read_bytes().startswith(b"\x89PNG")
 
 
 def test_lr_follows_warmup_and_cosine_at_chosen_steps(finished_run):
@@ -161,6 +174,8 @@ def test_collapse_is_flagged_in_the_record_and_the_status_line():
         "data_wait": 0.0,
         "cosine": 0.99,
         "z_std": 0.001,
+        "align_grad_scale": 1.0,
+        "encoder_grad_norm": 0.5,
     }
     record = combine_processes([summary], proj_dim=64, global_batch_size=8, collapse_ratio=0.2)
     assert record["collapse"] is True
@@ -173,28 +188,43 @@ def test_collapse_is_flagged_in_the_record_and_the_status_line():
 
 
 def test_combining_processes_pools_the_loss_and_takes_extremes_of_kappa():
-    base = {"steps": 2, "seconds": 1.0, "data_wait": 0.1, "cosine": 0.5, "z_std": 0.1}
+    base = {
+        "steps": 2,
+        "seconds": 1.0,
+        "data_wait": 0.1,
+        "cosine": 0.5,
+        "z_std": 0.1,
+        "encoder_grad_norm": 0.5,
+    }
+    spread = {"kappa_std": 1.0, "kappa_q05": 1.0, "kappa_median": 2.0, "kappa_q95": 3.0}
     summaries = [
         {
             **base,
+            **spread,
             "loss_sum": -2.0,
             "finite_steps": 2,
             "kappa_mean": 2.0,
             "kappa_min": 1.0,
             "kappa_max": 3.0,
+            "align_grad_scale": 10.0,
         },
         {
             **base,
+            **spread,
+            "kappa_median": 4.0,
             "loss_sum": -1.0,
             "finite_steps": 1,
             "kappa_mean": 4.0,
             "kappa_min": 0.5,
             "kappa_max": 9.0,
+            "align_grad_scale": 30.0,
         },
     ]
     record = combine_processes(summaries, proj_dim=64, global_batch_size=16, collapse_ratio=0.2)
     assert record["loss"] == pytest.approx(-1.0)
     assert (record["kappa_mean"], record["kappa_min"], record["kappa_max"]) == (3.0, 0.5, 9.0)
+    # Spreads and the step scale: the mean over processes.
+    assert (record["kappa_median"], record["align_grad_scale"]) == (3.0, 20.0)
     assert record["images_per_s"] == pytest.approx(32.0)
 
 

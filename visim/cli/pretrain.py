@@ -56,6 +56,31 @@ def pretrain(
         "--cifar-stem/--no-cifar-stem",
         help=_help("model.cifar_stem", "3x3 stride-1 stem without max-pool, for small images."),
     ),
+    vi_loss: str | None = typer.Option(
+        None,
+        help=_help(
+            "model.vi_loss",
+            "VI-SimSiam: nll trains on the full likelihood; relative and unweighted give the "
+            "encoder SimSiam-scale steps (weighted by relative kappa, or not) and fit kappa "
+            "beside them.",
+        ),
+    ),
+    kappa_source: str | None = typer.Option(
+        None, help=_help("model.kappa_source", "What the kappa head reads:")
+    ),
+    kappa_param: str | None = typer.Option(
+        None,
+        help=_help(
+            "model.kappa_param",
+            "How the kappa head gives kappa: softplus of its output, or the kappa whose "
+            "expected log(1 + cosine) it outputs:",
+        ),
+    ),
+    kappa_detach: bool | None = typer.Option(
+        None,
+        "--kappa-detach/--no-kappa-detach",
+        help=_help("model.kappa_detach", "The kappa head reads a detached input."),
+    ),
     recipe: str | None = typer.Option(None, help=_help("data.recipe", "Augmentation preset:")),
     size: int | None = typer.Option(None, help="Crop size in pixels (default: the recipe's)."),
     epochs: int | None = typer.Option(None, help=_help("optim.epochs")),

@@ -18,6 +18,8 @@ from typing import Any
 import tomli_w
 
 from visim.models.backbones import BACKBONE_ARCHS
+from visim.models.kappa_head import KAPPA_PARAMS, KAPPA_SOURCES
+from visim.models.losses import VI_LOSSES
 from visim.models.model_config import METHODS, ModelConfig
 from visim.pipeline.backends import BACKENDS
 from visim.pipeline.recipe import PRESETS, AugmentationRecipe, recipe_preset
@@ -101,6 +103,10 @@ CLI_OPTIONS: dict[str, str] = {
     "--method": "model.method",
     "--arch": "model.arch",
     "--cifar-stem": "model.cifar_stem",
+    "--vi-loss": "model.vi_loss",
+    "--kappa-source": "model.kappa_source",
+    "--kappa-param": "model.kappa_param",
+    "--kappa-detach": "model.kappa_detach",
     "--channels-last": "model.channels_last",
     "--epochs": "optim.epochs",
     "--batch-size": "optim.batch_size",
@@ -139,6 +145,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.recipe": tuple(PRESETS),
     "model.method": METHODS,
     "model.arch": BACKBONE_ARCHS,
+    "model.vi_loss": VI_LOSSES,
+    "model.kappa_source": KAPPA_SOURCES,
+    "model.kappa_param": KAPPA_PARAMS,
     "runtime.precision": PRECISIONS,
 }
 

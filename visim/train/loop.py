@@ -47,6 +47,7 @@ from visim.train.run_dir import RunDir
 from visim.train.sample_record import SampleRecord
 from visim.train.schedule import apply_scheduled_lr, build_scheduler
 from visim.train.signals import GracefulStop
+from visim.train.training_curves import write_training_curves
 
 EXIT_NONFINITE = 1
 
@@ -247,6 +248,8 @@ class _ProcessRun:
                 f"done: {self.position.step} steps; weights in {self.run_dir.model} and "
                 f"{self.run_dir.backbone}"
             )
+            if self.main:
+                self.display.message(write_training_curves(self.run_dir))
             return 0
         finally:
             self.display.close()
@@ -264,13 +267,14 @@ class _ProcessRun:
             if batch is None:
                 break
             data_wait = time.perf_counter() - waited_from
-            output, loss, flags, lrs = self._step(batch)
+            log_step = (self.position.step + 1) % self.config.runtime.log_every == 0
+            output, loss, flags, lrs, grad_norm = self._step(batch, log_step)
             self.position = self._advanced(self.position)
             self.window.add_step(loss, data_wait)
             self.samples.add(batch)
             self.display.advance(epoch=self.position.epoch, batch=self.position.batch)
-            if self.position.step % self.config.runtime.log_every == 0:
-                self._log(output, lrs, epoch)
+            if log_step:
+                self._log(output, lrs, epoch, grad_norm)
             code = self._stop_code(flags)
             if code is not None:
                 return code
@@ -286,11 +290,17 @@ class _ProcessRun:
             return Position(position.epoch + 1, 0, position.step + 1)
         return Position(position.epoch, position.batch + 1, position.step + 1)
 
-    def _step(self, batch: Batch) -> tuple[SiameseOutput, float, _StepFlags, list[float]]:
-        """One optimizer step (skipped on a non-finite loss): (output, loss, flags, LRs used)."""
+    def _step(
+        self, batch: Batch, log_step: bool
+    ) -> tuple[SiameseOutput, float, _StepFlags, list[float], float]:
+        """One optimizer step (skipped on a non-finite loss): (output, loss, flags, LRs used,
+        the encoder's gradient norm on a log step, else NaN)."""
         output = self.trained_model(batch.view1, batch.view2)
         loss = self.model.loss(output)  # float32 whatever the precision
         self.accelerator.backward(loss)
+        # Read only on log steps: it waits for the device. Under fp16 the gradients are still
+        # scaled here, so the norm is divided by the scale to stay comparable across steps.
+        grad_norm = self._encoder_grad_norm() if log_step else math.nan
         loss_value = loss.item()
         runtime = self.config.runtime
         flags = self._agree(
@@ -309,10 +319,19 @@ class _ProcessRun:
         self.optimizer.zero_grad(set_to_none=True)
         # Skipped steps advance the schedule too: the LR stays a function of the step.
         self.scheduler.step()
-        return output, loss_value, flags, lrs
+        return output, loss_value, flags, lrs, grad_norm
 
-    def _log(self, output: SiameseOutput, lrs: list[float], epoch: int) -> None:
-        summaries = self._from_every_process(self.window.summary(self.model, output))
+    def _encoder_grad_norm(self) -> float:
+        encoder = self.model.parameter_groups()["encoder"]
+        grads = [p.grad for p in encoder if p.grad is not None]
+        if not grads:
+            return math.nan
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        scaler = self.accelerator.scaler
+        return norm.item() / (scaler.get_scale() if scaler is not None else 1.0)
+
+    def _log(self, output: SiameseOutput, lrs: list[float], epoch: int, grad_norm: float) -> None:
+        summaries = self._from_every_process(self.window.summary(self.model, output, grad_norm))
         if self.main:
             record = {
                 "step": self.position.step,
@@ -328,6 +347,7 @@ class _ProcessRun:
                 "nonfinite_steps": self.nonfinite_total,
                 "eta_s": (self.max_steps - self.position.step) * self.window.seconds_per_step(),
             }
+            record["effective_lr"] = record["lr"] * record["align_grad_scale"]
             self.metrics.append(record)
             self.display.show(record)
         self.window.reset()

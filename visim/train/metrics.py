@@ -9,6 +9,12 @@ windows of all processes are combined into one record:
                             sphere; 0 for kappa = 0, negative as the fit improves
     lr, lr_predictor        learning rates of the window's last step
     kappa_mean/min/max      VI only: concentration over both views of the last batch
+    kappa_std, kappa_q05, kappa_median, kappa_q95
+                            VI only: its spread over the same views (mean over processes)
+    align_grad_scale        mean |dl/dc| of the last batch: the encoder's step through the
+                            alignment relative to SimSiam's (1 for SimSiam)
+    encoder_grad_norm       L2 norm of the backbone's and projector's gradient at the log step
+    effective_lr            lr * align_grad_scale: the step size SimSiam would need to match
     cosine                  mean cos(p1, z2), cos(p2, z1) of the last batch: the alignment
                             that both methods maximise (independent of kappa)
     z_std, z_std_ideal      collapse monitor: std of z/|z| over the batch and 1/sqrt(proj_dim)
@@ -27,8 +33,12 @@ from pathlib import Path
 
 import torch
 
-from visim.models.collapse_monitor import kappa_statistics, representation_std
-from visim.models.losses import simsiam_loss, uniform_log_density
+from visim.models.collapse_monitor import (
+    alignment_gradient_scale,
+    kappa_statistics,
+    representation_std,
+)
+from visim.models.losses import negative_cosine, uniform_log_density
 from visim.models.siamese import SiameseModel, SiameseOutput
 from visim.train.atomic_write import write_text_atomically
 
@@ -57,17 +67,29 @@ class MetricsWindow:
         return (time.perf_counter() - self.started) / max(1, self.steps)
 
     @torch.no_grad()
-    def summary(self, model: SiameseModel, output: SiameseOutput) -> dict[str, float]:
+    def summary(
+        self, model: SiameseModel, output: SiameseOutput, encoder_grad_norm: float
+    ) -> dict[str, float]:
         """This process's share of the record, from the window and the last batch."""
         seconds = time.perf_counter() - self.started
+        # Per-sample cosines of each view's prediction with the other view's target: [B] each.
+        cosines = (-negative_cosine(output.p1, output.z2), -negative_cosine(output.p2, output.z1))
+        kappas = (output.kappa1, output.kappa2)
+        dim, form = output.p1.shape[-1], model.config.vi_loss
         summary = {
             "loss_sum": self.loss_sum,
             "finite_steps": self.finite_steps,
             "steps": self.steps,
             "seconds": seconds,
             "data_wait": self.data_wait / seconds if seconds > 0 else 0.0,
-            "cosine": -simsiam_loss(output.p1, output.p2, output.z1, output.z2).item(),
+            "cosine": torch.cat(cosines).mean().item(),
             "z_std": representation_std(output.z1),
+            "align_grad_scale": sum(
+                alignment_gradient_scale(c, k, dim, form)
+                for c, k in zip(cosines, kappas, strict=True)
+            )
+            / 2,
+            "encoder_grad_norm": encoder_grad_norm,
         }
         if output.kappa1 is not None:
             kappa = torch.cat([output.kappa1, output.kappa2])
@@ -98,9 +120,13 @@ def combine_processes(
         record["kappa_mean"] = mean("kappa_mean")
         record["kappa_min"] = min(s["kappa_min"] for s in summaries)
         record["kappa_max"] = max(s["kappa_max"] for s in summaries)
+        for spread in ("kappa_std", "kappa_q05", "kappa_median", "kappa_q95"):
+            record[spread] = mean(spread)
         if "kappa_at_max_fraction" in first:
             record["kappa_at_max_fraction"] = mean("kappa_at_max_fraction")
     record.update(
+        align_grad_scale=mean("align_grad_scale"),
+        encoder_grad_norm=mean("encoder_grad_norm"),
         cosine=mean("cosine"),
         z_std=z_std,
         z_std_ideal=ideal,

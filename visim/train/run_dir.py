@@ -3,6 +3,7 @@
 RUN_DIR/config.toml           the resolved configuration (loads back with --config/--resume)
 RUN_DIR/env.json              versions, devices, git commit, and how this run trains
 RUN_DIR/metrics.jsonl         one JSON object per --log-every steps
+RUN_DIR/training_curves.png   loss, kappa and its spread, alignment against the step (plots extra)
 RUN_DIR/checkpoints/          step-<step>.pt, the last two
 RUN_DIR/model.safetensors     the whole model at the end
 RUN_DIR/backbone.safetensors  the torchvision-compatible ResNet at the end (no fc.*)
@@ -36,6 +37,10 @@ class RunDir:
     @property
     def metrics(self) -> Path:
         return self.path / "metrics.jsonl"
+
+    @property
+    def training_curves(self) -> Path:
+        return self.path / "training_curves.png"
 
     @property
     def checkpoints(self) -> Path:
