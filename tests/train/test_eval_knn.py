@@ -64,3 +64,15 @@ def test_invalid_settings_are_rejected():
         knn_class_scores(x, y, x, 1, temperature=0.0)
     with pytest.raises(ValueError, match="k must be"):
         knn_class_scores(x, y, x, 1, k=0)
+
+
+def test_mean_neighbour_similarity_averages_the_k_highest_cosines():
+    from visim.train.evaluation.knn import mean_neighbour_similarity
+
+    train = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]])
+    query = torch.tensor([[2.0, 0.0]])  # cosines to the bank: 1, 0, 0.7071, -1
+    got = mean_neighbour_similarity(train, query, k=2)
+    torch.testing.assert_close(got, torch.tensor([(1 + 0.5**0.5) / 2]))
+    assert mean_neighbour_similarity(train, query, k=10).item() == pytest.approx(
+        (1 + 0 + 0.5**0.5 - 1) / 4
+    )  # k above the bank size takes the whole bank

@@ -147,3 +147,52 @@ def test_invalid_setting_names_its_option():
 
 def test_undefined_numbers_become_json_null():
     assert json_ready({"rho": [float("nan"), 0.5], "n": 3}) == {"rho": [None, 0.5], "n": 3}
+
+
+def test_a_view_readout_reports_every_readout_and_scores_images_with_the_chosen_one(tmp_path):
+    write_run(tmp_path)
+    settings = EvalSettings(
+        **{**QUICK, "augmented_images": 6},
+        ood="demo:40:1",
+        kappa_readout="median",
+        kappa_views=3,
+    )
+    kappa = evaluate_run(tmp_path, settings)["kappa"]
+    assert kappa["readout"] == {"method": "median", "views": 3}
+    assert set(kappa["by_readout"]) == {"center", "mean", "median"}
+    for aurocs in kappa["by_readout"].values():
+        assert 0 <= aurocs["auroc_correct"] <= 1 and 0 <= aurocs["ood_auroc"] <= 1
+    # The bins and the OOD AUROC follow the chosen readout, not the centre crop.
+    assert kappa["vs_probe_correctness"]["auroc_correct"] == kappa["by_readout"]["median"][
+        "auroc_correct"
+    ]
+    assert kappa["ood_auroc"] == kappa["by_readout"]["median"]["ood_auroc"]
+    assert {"clean", "augmented", "ood", "readout", "ood_readout"} <= set(kappa["summary"])
+    assert kappa["summary"]["augmented"]["count"] == 6 * 3  # the readout's own views
+    assert isinstance(kappa["augmented_below_clean"], bool)
+
+
+def test_the_centre_readout_draws_no_views_unless_the_histogram_needs_them(tmp_path):
+    write_run(tmp_path)
+    kappa = evaluate_run(tmp_path, EvalSettings(**{**QUICK, "augmented_images": 4}))["kappa"]
+    assert set(kappa["by_readout"]) == {"center"}
+    assert kappa["summary"]["augmented"]["count"] == 4 * 2  # two views each for the histogram
+    assert "readout" not in kappa["summary"]
+
+
+def test_uncertainty_baselines_are_reported_for_both_methods(tmp_path):
+    for method in ("simsiam", "vi-simsiam"):
+        write_run(tmp_path / method, method=method)
+        # Test images apart from the training ones, so that the probe is wrong on some and
+        # the right-answer AUROC is defined.
+        settings = EvalSettings(**{**QUICK, "test": "demo:120:2"}, ood="demo:40:1")
+        report = evaluate_run(tmp_path / method, settings)
+        baselines = report["uncertainty_baselines"]
+        assert set(baselines) == {"knn_cosine", "max_softmax"}
+        for aurocs in baselines.values():
+            assert 0 <= aurocs["auroc_correct"] <= 1 and 0 <= aurocs["ood_auroc"] <= 1
+
+
+def test_an_unknown_readout_names_the_option():
+    with pytest.raises(EvalError, match="--kappa-readout must be one of center, mean, median"):
+        EvalSettings(train="demo", test="demo", kappa_readout="mode")

@@ -55,6 +55,14 @@ def evaluate(
         _default("augmented_images"),
         help="Test images whose two augmented views give the augmented-kappa histogram (0: skip).",
     ),
+    kappa_readout: str = typer.Option(
+        _default("kappa_readout"),
+        help="One kappa per image from its centre crop (center), or the mean or median over "
+        "--kappa-views augmented views of the training recipe.",
+    ),
+    kappa_views: int = typer.Option(
+        _default("kappa_views"), help="Augmented views per image for --kappa-readout mean|median."
+    ),
     grid_images: int = typer.Option(
         _default("grid_images"), help="Images in each highest / lowest kappa grid (0: none)."
     ),
@@ -95,6 +103,43 @@ def _number(value: float | None) -> str:
     return "-" if value is None or value != value else f"{value:.3f}"
 
 
+KAPPA_SET_NAMES = {
+    "clean": "centre crops of test images",
+    "augmented": "augmented views of test images",
+    "ood": "centre crops of out-of-distribution images",
+    "readout": "test images, as read out",
+    "ood_readout": "out-of-distribution images, as read out",
+}
+SCORE_NAMES = {
+    "kappa": "kappa",
+    "knn_cosine": "kNN cosine (label-free baseline)",
+    "max_softmax": "probe max softmax (supervised reference)",
+}
+
+
+def uncertainty_table(report: dict) -> Table:
+    """AUROC of each confidence score: kappa (VI-SimSiam only) beside the baselines."""
+    rows = dict(report["uncertainty_baselines"])
+    if report["kappa"] is not None:
+        kappa = report["kappa"]
+        rows = {
+            "kappa": {
+                "auroc_correct": kappa["vs_probe_correctness"]["auroc_correct"],
+                "ood_auroc": kappa["ood_auroc"],
+            },
+            **rows,
+        }
+    table = Table(title="Confidence scores: AUROC")
+    table.add_column("score")
+    table.add_column("predicts a right probe answer", justify="right")
+    table.add_column("in- vs out-of-distribution", justify="right")
+    for name, aurocs in rows.items():
+        table.add_row(
+            SCORE_NAMES[name], _number(aurocs["auroc_correct"]), _number(aurocs["ood_auroc"])
+        )
+    return table
+
+
 def print_report(console: Console, report: dict) -> None:
     results = report["results"]
     accuracy = Table(title=f"Accuracy (%) on {escape(report['data']['test']['location'])}")
@@ -110,11 +155,16 @@ def print_report(console: Console, report: dict) -> None:
     console.print(accuracy)
 
     kappa = report["kappa"]
+    console.print(uncertainty_table(report))
     if kappa is not None:
         correctness = kappa["vs_probe_correctness"]
-        scores = Table(title="kappa as a confidence score", show_header=False)
+        scores = Table(title="kappa", show_header=False)
+        readout = kappa["readout"]
         scores.add_row(
-            "AUROC: kappa predicts a right probe answer", _number(correctness["auroc_correct"])
+            "read out per image as",
+            "its centre crop"
+            if readout["method"] == "center"
+            else f"the {readout['method']} over {readout['views']} augmented views",
         )
         scores.add_row(
             "Spearman rho, kappa vs right/wrong (per image)",
@@ -123,13 +173,9 @@ def print_report(console: Console, report: dict) -> None:
         scores.add_row(
             "Spearman rho, mean kappa vs accuracy (per bin)", _number(correctness["spearman_bins"])
         )
-        if kappa["ood_auroc"] is not None:
-            scores.add_row(
-                "AUROC: kappa separates in- from out-of-distribution", _number(kappa["ood_auroc"])
-            )
         for name, summary in kappa["summary"].items():
             scores.add_row(
-                f"kappa of {name} images: median [5%, 95%]",
+                f"kappa, {KAPPA_SET_NAMES.get(name, name)}: median [5%, 95%]",
                 f"{summary['median']:.4g} [{summary['q05']:.4g}, {summary['q95']:.4g}]",
             )
         console.print(scores)

@@ -1,7 +1,9 @@
-"""Clean, unaugmented batches for evaluation: every image once, in source order.
+"""Batches for evaluation, every image once, in source order: clean or K augmented views.
 
-Each image is resized so its short side is floor(size / eval_crop_fraction) (256 for 224 at
-0.875, the usual ImageNet evaluation), centre-cropped to size x size and normalised.
+Clean: each image is resized so its short side is floor(size / eval_crop_fraction) (256 for
+224 at 0.875, the usual ImageNet evaluation), centre-cropped to size x size and normalised.
+Augmented: K views of each image drawn with the training recipe, seeded by (seed, index), so
+the same image gets the same views in every evaluation.
 Unreadable images are left out; `indices` says which source items each batch holds, so a
 caller can tell which ones are missing.
 """
@@ -9,19 +11,22 @@ caller can tell which ones are missing.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from visim.pipeline.random_streams import stream_seed
 from visim.pipeline.recipe import AugmentationRecipe
 from visim.pipeline.sources import ImageSource, UnreadableImage
+from visim.pipeline.two_view_torch import build_view_transform
 
 
 class EvalBatch(NamedTuple):
-    """images: float32 [B, 3, s, s] normalised (channels_last); labels, indices: int64 [B]."""
+    """images: float32 [B, 3, s, s] normalised (channels_last), or [B, K, 3, s, s] for K
+    augmented views; labels, indices: int64 [B]."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -60,14 +65,55 @@ class CleanImages(Dataset):
         return self.transform(image), int(self.source.labels[index]), index
 
 
+class AugmentedViews(Dataset):
+    """Item i -> (K views [K, 3, s, s] of the training recipe, label, i), or None when the
+    item is unreadable. Item i's views depend on (seed, i) alone, not on the workers."""
+
+    def __init__(
+        self,
+        source: ImageSource,
+        recipe: AugmentationRecipe,
+        views: int,
+        seed: int,
+        indices: Sequence[int] | None = None,
+    ):
+        if views < 1:
+            raise ValueError(f"views must be at least 1, got {views}")
+        self.source = source
+        self.transform = build_view_transform(recipe)
+        self.views = views
+        self.seed = seed
+        self.indices = range(len(source)) if indices is None else indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: int) -> tuple[torch.Tensor, int, int] | None:
+        index = int(self.indices[position])
+        try:
+            pixels = self.source.load(index)  # uint8 [H, W, 3]
+        except UnreadableImage:
+            return None
+        image = torch.from_numpy(pixels).permute(2, 0, 1)  # [3, H, W]
+        # v2 transforms draw from the global generator: reseed it inside fork_rng, leaving
+        # the caller's random state as it was.
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(stream_seed("eval-views", self.seed, index))
+            views = torch.stack([self.transform(image) for _ in range(self.views)])
+        return views, int(self.source.labels[index]), index  # views: [K, 3, s, s]
+
+
 def collate_readable(items: list[tuple[torch.Tensor, int, int] | None]) -> EvalBatch | None:
     """Stack the readable items of a batch; None when none of them was readable."""
     readable = [item for item in items if item is not None]
     if not readable:
         return None
     images, labels, indices = zip(*readable, strict=True)
+    stacked = torch.stack(images)  # [B, 3, s, s], or [B, K, 3, s, s] for augmented views
+    if stacked.dim() == 4:
+        stacked = stacked.contiguous(memory_format=torch.channels_last)
     return EvalBatch(
-        torch.stack(images).contiguous(memory_format=torch.channels_last),  # [B, 3, s, s]
+        stacked,
         torch.tensor(labels, dtype=torch.int64),
         torch.tensor(indices, dtype=torch.int64),
     )
@@ -81,11 +127,33 @@ def clean_batches(
     workers: int = 0,
 ) -> Iterator[EvalBatch]:
     """Every readable image of `source` once, in index order, in batches of up to batch_size."""
+    return _batches(CleanImages(source, recipe), batch_size, device, workers)
+
+
+def augmented_batches(
+    source: ImageSource,
+    recipe: AugmentationRecipe,
+    views: int,
+    seed: int,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+    workers: int = 0,
+    indices: Sequence[int] | None = None,
+) -> Iterator[EvalBatch]:
+    """`views` augmented views of every readable image (of `indices`, default all), in order;
+    batch_size counts images, so a batch holds batch_size * views views."""
+    dataset = AugmentedViews(source, recipe, views, seed, indices)
+    return _batches(dataset, batch_size, device, workers)
+
+
+def _batches(
+    dataset: Dataset, batch_size: int, device: torch.device | str, workers: int
+) -> Iterator[EvalBatch]:
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     device = torch.device(device)
     loader = DataLoader(
-        CleanImages(source, recipe),
+        dataset,
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,

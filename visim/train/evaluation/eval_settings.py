@@ -7,6 +7,9 @@ from pathlib import Path
 
 from visim.train.evaluation.run_loading import EvalError
 
+# How kappa_readout.py reads one kappa per image out of the model.
+KAPPA_READOUTS = ("center", "mean", "median")
+
 
 @dataclass(frozen=True)
 class EvalSettings:
@@ -25,6 +28,10 @@ class EvalSettings:
     # Test images whose two augmented views (training recipe) make the augmented-kappa
     # histogram; augmenting on the CPU is the slow part, so not the whole test set. 0: skip.
     augmented_images: int = 5000
+    # How one kappa per image is read out: "center" (its centre crop) or the "mean" / "median"
+    # over kappa_views augmented views (kappa_readout.py says why this matters).
+    kappa_readout: str = "center"
+    kappa_views: int = 8
     grid_images: int = 16  # per grid (highest and lowest kappa); 0: no grids
     batch_size: int = 256
     workers: int | None = None  # data-loading processes; None: the run's --workers
@@ -39,6 +46,12 @@ class EvalSettings:
             (self.probe_max_iter >= 1, "--probe-max-iter", "at least 1"),
             (self.kappa_bins >= 1, "--kappa-bins", "at least 1"),
             (self.augmented_images >= 0, "--augmented-images", "at least 0"),
+            (
+                self.kappa_readout in KAPPA_READOUTS,
+                "--kappa-readout",
+                f"one of {', '.join(KAPPA_READOUTS)}",
+            ),
+            (self.kappa_views >= 1, "--kappa-views", "at least 1"),
             (self.grid_images >= 0, "--grid-images", "at least 0"),
             (self.batch_size >= 1, "--batch-size", "at least 1"),
             (self.workers is None or self.workers >= 0, "--workers", "at least 0"),

@@ -8,7 +8,6 @@ RUN_DIR/eval/cache/*.pt         frozen features per weights variant, dataset and
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import math
 from collections.abc import Callable
@@ -17,18 +16,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from visim.pipeline.backends import make_loader
-from visim.pipeline.loader_spec import LoaderSpec
 from visim.pipeline.sources import ImageSource, SourceError, open_source
 from visim.train.atomic_write import write_text_atomically
 from visim.train.evaluation import plots
 from visim.train.evaluation.classification import classify
-from visim.train.evaluation.eval_settings import EvalSettings
+from visim.train.evaluation.eval_settings import KAPPA_READOUTS, EvalSettings
 from visim.train.evaluation.feature_store import FeatureStore
-from visim.train.evaluation.features import kappa_of_views
+from visim.train.evaluation.kappa_analysis import ood_auroc
 from visim.train.evaluation.kappa_plots import write_kappa_plots
+from visim.train.evaluation.kappa_readout import KappaReader
 from visim.train.evaluation.kappa_report import extreme_images, kappa_report
+from visim.train.evaluation.linear_probe import LinearProbe
+from visim.train.evaluation.ranking_metrics import auroc
 from visim.train.evaluation.run_loading import EvalError, EvaluatedRun, open_run
+from visim.train.evaluation.uncertainty_baselines import baseline_scores, baselines_report
 
 VARIANTS = ("pretrained", "random_init")
 
@@ -96,15 +97,17 @@ def evaluate_run(
 
     store = FeatureStore(run, settings, device, log)
     models = {"pretrained": run.pretrained_model(), "random_init": run.random_model()}
-    results, test_features, probe_correct = {}, {}, {}
+    results, features, probe_correct, probes = {}, {}, {}, {}
     for variant in VARIANTS:
         model = models[variant].to(device)
-        train = store.features(variant, model, sources["train"], "train")
-        test_features[variant] = store.features(variant, model, sources["test"], "test")
+        features[variant] = {
+            "train": store.features(variant, model, sources["train"], "train"),
+            "test": store.features(variant, model, sources["test"], "test"),
+        }
         log(f"kNN and linear probe: {variant} weights")
-        results[variant], probe_correct[variant] = classify(
-            train,
-            test_features[variant],
+        results[variant], probe_correct[variant], probes[variant] = classify(
+            features[variant]["train"],
+            features[variant]["test"],
             len(sources["train"].classes),
             knn_k=settings.knn_k,
             knn_temperature=settings.knn_temperature,
@@ -112,6 +115,12 @@ def evaluate_run(
             probe_max_iter=settings.probe_max_iter,
             device=device,
         )
+    pretrained = features["pretrained"]
+    if "ood" in sources:
+        pretrained["ood"] = store.features(
+            "pretrained", models["pretrained"], sources["ood"], "ood"
+        )
+    correct = probe_correct["pretrained"].numpy()
 
     report = {
         "run_dir": str(run.run_dir.path),
@@ -130,24 +139,22 @@ def evaluate_run(
         },
         "settings": {**dataclasses.asdict(settings), "checkpoint": str(run.weights)},
         "results": results,
+        "uncertainty_baselines": uncertainty_baselines(
+            pretrained, probes["pretrained"], correct, settings.knn_k
+        ),
         "kappa": None,
         "plots": [],
         "warnings": warnings,
     }
     if run.has_kappa:
-        pretrained = models["pretrained"]
-        test = test_features["pretrained"]
-        kappas = {"clean": test["kappa"].numpy()}
-        if settings.augmented_images:
-            log(f"kappa of augmented views: up to {settings.augmented_images} test images")
-            kappas["augmented"] = augmented_kappa(run, settings, sources["test"], pretrained)
-        if "ood" in sources:
-            ood = store.features("pretrained", pretrained, sources["ood"], "ood")
-            kappas["ood"] = ood["kappa"].numpy()
-        correct = probe_correct["pretrained"]
-        report["kappa"] = kappa_report(kappas, correct.numpy(), settings.kappa_bins)
+        report["kappa"] = kappa_section(
+            run, settings, models["pretrained"], sources, pretrained, correct, log
+        )
         report["kappa"]["extremes"] = extreme_images(
-            test, correct, sources["test"], settings.grid_images
+            {**pretrained["test"], "kappa": torch.from_numpy(report["kappa"].pop("test_score"))},
+            probe_correct["pretrained"],
+            sources["test"],
+            settings.grid_images,
         )
     report["feature_cache_hits"] = store.cache_hits
 
@@ -159,28 +166,64 @@ def evaluate_run(
     return report
 
 
-def augmented_kappa(
-    run: EvaluatedRun, settings: EvalSettings, test: ImageSource, model: torch.nn.Module
-) -> np.ndarray:
-    """kappa of both augmented views (training recipe) of a random subset of test images."""
-    batch_size = min(settings.batch_size, len(test))
-    device = next(model.parameters()).device
-    spec = LoaderSpec(
-        source=settings.test,
-        recipe=run.config.recipe,
-        batch_size=batch_size,
-        device=device,
-        seed=run.config.runtime.seed,
-        workers=run.config.data.workers if settings.workers is None else settings.workers,
-        split=settings.test_split,
-        shuffle=True,  # the first batches of a shuffled order are a fair sample
-        channels_last=run.config.model.channels_last,
-    )
-    loader = make_loader("torch", spec)
-    loader.set_epoch(0)
-    batches = math.ceil(min(settings.augmented_images, len(test)) / batch_size)
-    views = (view for batch in itertools.islice(loader, batches) for view in batch[:2])
-    return kappa_of_views(model, views).numpy()
+def uncertainty_baselines(
+    pretrained: dict[str, dict], probe: LinearProbe, correct: np.ndarray, k: int
+) -> dict:
+    """The baselines' AUROCs (uncertainty_baselines.py) on the pretrained features."""
+
+    def scores(role: str) -> dict[str, np.ndarray]:
+        return baseline_scores(
+            pretrained["train"]["features"], pretrained[role]["features"], probe, k
+        )
+
+    ood = scores("ood") if "ood" in pretrained else None
+    return baselines_report(scores("test"), correct, ood)
+
+
+def kappa_section(
+    run: EvaluatedRun,
+    settings: EvalSettings,
+    model: torch.nn.Module,
+    sources: dict[str, ImageSource],
+    pretrained: dict[str, dict],
+    correct: np.ndarray,
+    log: Callable[[str], None],
+) -> dict:
+    """The kappa section of the report: the readout's analysis (kappa_report), the AUROCs of
+    every readout the evaluation drew, and the test images' readout kappa as "test_score"."""
+    workers = run.config.data.workers if settings.workers is None else settings.workers
+    reader = KappaReader(
+        run, model, settings.kappa_readout, settings.kappa_views, settings.batch_size, workers,
+        log,
+    )  # fmt: skip
+    test_read = reader.scores(sources["test"], pretrained["test"])
+    ood_read = reader.scores(sources["ood"], pretrained["ood"]) if "ood" in sources else None
+    kappas = {"clean": test_read["center"]}
+    if settings.augmented_images:
+        kappas["augmented"] = reader.augmented_sample(
+            sources["test"], pretrained["test"], test_read, settings.augmented_images
+        )
+    if ood_read is not None:
+        kappas["ood"] = ood_read["center"]
+    if settings.kappa_readout != "center":
+        kappas["readout"] = test_read[settings.kappa_readout]
+        if ood_read is not None:
+            kappas["ood_readout"] = ood_read[settings.kappa_readout]
+    readouts = [name for name in KAPPA_READOUTS if name in test_read]
+    return {
+        "readout": {"method": settings.kappa_readout, "views": settings.kappa_views},
+        **kappa_report(kappas, correct, settings.kappa_bins),
+        "by_readout": {
+            name: {
+                "auroc_correct": auroc(test_read[name], correct),
+                "ood_auroc": None
+                if ood_read is None
+                else ood_auroc(test_read[name], ood_read[name]),
+            }
+            for name in readouts
+        },
+        "test_score": test_read[settings.kappa_readout],
+    }
 
 
 def json_ready(value):

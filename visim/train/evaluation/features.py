@@ -55,10 +55,20 @@ def _features_and_kappa(
 
 
 @torch.no_grad()
-def kappa_of_views(model: nn.Module, views: Iterable[torch.Tensor]) -> torch.Tensor:
-    """kappa float32 [N] (CPU) of each image in batches of (augmented) views [B, 3, H, W]."""
+def view_kappas(
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+) -> dict[str, torch.Tensor]:
+    """kappa of every augmented view: batches of (views [B, K, 3, H, W], labels, indices).
+
+    Returns CPU tensors "kappa" float32 [N, K] and "indices" int64 [N], in the batches' order.
+    """
     model.eval()
-    kappas = [model.posterior(images)[1].float().cpu() for images in views]
+    kappas, indices = [], []
+    for views, _, batch_indices in batches:
+        b, k = views.shape[:2]
+        flat = views.flatten(0, 1).contiguous(memory_format=torch.channels_last)  # [B*K, 3, H, W]
+        kappas.append(model.posterior(flat)[1].float().cpu().view(b, k))
+        indices.append(batch_indices.cpu().long())
     if not kappas:
-        raise ValueError("no augmented views to evaluate: the loader yielded no batches")
-    return torch.cat(kappas)
+        raise ValueError("no augmented views to evaluate: the data source yielded no batches")
+    return {"kappa": torch.cat(kappas), "indices": torch.cat(indices)}

@@ -19,14 +19,25 @@ def kappa_report(
     probe_correct: np.ndarray,
     num_bins: int,
 ) -> dict:
-    """kappas: "clean" (test images, in the order of probe_correct), and optionally
-    "augmented" (views of test images) and "ood" (out-of-distribution images)."""
-    return {
+    """kappas: "clean" (centre crops of the test images, in the order of probe_correct), and
+    optionally "augmented" (single augmented views of test images), "ood" (centre crops of
+    out-of-distribution images), and "readout" / "ood_readout" (the per-image kappa of a
+    K-view readout, which then scores the images instead of the centre crop)."""
+    test_score = kappas.get("readout", kappas["clean"])
+    ood_score = kappas.get("ood_readout", kappas.get("ood"))
+    single_views = {name: kappas[name] for name in ("clean", "augmented", "ood") if name in kappas}
+    report = {
         "summary": {name: kappa_summary(values) for name, values in kappas.items()},
-        "vs_probe_correctness": kappa_vs_correctness(kappas["clean"], probe_correct, num_bins),
-        "ood_auroc": ood_auroc(kappas["clean"], kappas["ood"]) if "ood" in kappas else None,
-        "histogram": shared_histogram(kappas),
+        "vs_probe_correctness": kappa_vs_correctness(test_score, probe_correct, num_bins),
+        "ood_auroc": None if ood_score is None else ood_auroc(test_score, ood_score),
+        "histogram": shared_histogram(single_views),
+        "augmented_below_clean": None,
     }
+    if "augmented" in kappas:
+        report["augmented_below_clean"] = bool(
+            np.median(kappas["augmented"]) < np.median(kappas["clean"])
+        )
+    return report
 
 
 def extreme_images(
