@@ -1,0 +1,155 @@
+"""Shared by the method benchmarks: one pre-training + evaluation per named configuration,
+and the table row its eval.json gives.
+
+Each configuration is a list of `visim pretrain` options laid over a common base; every run
+is evaluated the same way (kNN, linear probe, kappa with every readout, the uncertainty
+baselines, in- vs out-of-distribution on the demo set).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# What each configuration adds to the common `visim pretrain` options.
+CONFIGURATIONS: dict[str, list[str]] = {
+    "simsiam": ["--method", "simsiam"],
+    # The paper's objective with the softplus head on the predictor's hidden layer.
+    "vi-nll": ["--method", "vi-simsiam", "--vi-loss", "nll", "--kappa-param", "softplus"],
+    "vi-nll-moment": ["--method", "vi-simsiam", "--vi-loss", "nll", "--kappa-param", "moment"],
+    "vi-relative": ["--method", "vi-simsiam", "--vi-loss", "relative", "--kappa-param", "softplus"],
+    "vi-relative-moment": [
+        "--method",
+        "vi-simsiam",
+        "--vi-loss",
+        "relative",
+        "--kappa-param",
+        "moment",
+    ],
+    "vi-relative-moment-detach": [
+        *("--method", "vi-simsiam", "--vi-loss", "relative", "--kappa-param", "moment"),
+        "--kappa-detach",
+    ],
+    "vi-relative-detach": [
+        *("--method", "vi-simsiam", "--vi-loss", "relative", "--kappa-param", "softplus"),
+        "--kappa-detach",
+    ],
+    "vi-unweighted-moment-detach": [
+        *("--method", "vi-simsiam", "--vi-loss", "unweighted", "--kappa-param", "moment"),
+        "--kappa-detach",
+    ],
+    "vi-unweighted-moment": [
+        "--method",
+        "vi-simsiam",
+        "--vi-loss",
+        "unweighted",
+        "--kappa-param",
+        "moment",
+    ],
+    "vi-relative-moment-backbone": [
+        *("--method", "vi-simsiam", "--vi-loss", "relative", "--kappa-param", "moment"),
+        *("--kappa-source", "backbone"),
+    ],
+    "vi-relative-moment-projector": [
+        *("--method", "vi-simsiam", "--vi-loss", "relative", "--kappa-param", "moment"),
+        *("--kappa-source", "projector"),
+    ],
+}
+OOD = "demo:4000:0"  # its test split: 1,000 coloured shapes, nothing like the clothing
+KAPPA_VIEWS = 8
+
+
+def visim(command: list[str]) -> float:
+    """Run a visim command in this interpreter's environment; its wall time in seconds."""
+    print("$ visim", " ".join(command), flush=True)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "visim", *command], check=True)
+    return time.perf_counter() - start
+
+
+def run_configuration(
+    name: str,
+    base: list[str],
+    train: str,
+    test: str,
+    test_split: str,
+    run_dir: Path,
+    workers: int,
+) -> dict:
+    """Pre-train `name` from scratch into run_dir, evaluate it; its results and commands."""
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a benchmark measures a whole run, never a resumed one
+    pretrain = ["pretrain", train, "--out", str(run_dir), *base, *CONFIGURATIONS[name]]
+    evaluate = [
+        *("eval", str(run_dir), "--train", train, "--test", test, "--test-split", test_split),
+        *("--workers", str(workers), "--augmented-images", "2000", "--ood", OOD),
+        *("--kappa-readout", "median", "--kappa-views", str(KAPPA_VIEWS), "--no-plots"),
+    ]
+    seconds = {"pretrain": visim(pretrain), "eval": visim(evaluate)}
+    report = json.loads((run_dir / "eval" / "eval.json").read_text())
+    return {
+        "commands": ["visim " + " ".join(pretrain), "visim " + " ".join(evaluate)],
+        "seconds": seconds,
+        **row_of(report),
+    }
+
+
+def row_of(report: dict) -> dict:
+    """The numbers a method table shows, from one eval.json."""
+    row = {
+        "results": report["results"],
+        "baselines": report["uncertainty_baselines"],
+        "kappa": None,
+    }
+    kappa = report["kappa"]
+    if kappa is not None:
+        row["kappa"] = {
+            "by_readout": kappa["by_readout"],
+            "median": {name: summary["median"] for name, summary in kappa["summary"].items()},
+            "augmented_below_clean": kappa["augmented_below_clean"],
+        }
+    return row
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def markdown_table(rows: dict[str, dict]) -> list[str]:
+    """One line per configuration: accuracies, kappa AUROCs per readout, baselines."""
+    lines = [
+        "| configuration | kNN top-1 | probe top-1 | kappa AUROC right answer (center / mean / "
+        "median of 8 views) | kappa OOD AUROC (center / mean / median) | median kappa clean / "
+        "augmented | kNN-cosine AUROC right / OOD | max-softmax AUROC right / OOD | pretrain s |",
+        "|---|---:|---:|---|---|---|---|---|---:|",
+    ]
+    for name, row in rows.items():
+        pretrained = row["results"]["pretrained"]
+        base = row["baselines"]
+        kappa = row["kappa"]
+        if kappa is None:
+            right = ood = medians = "-"
+        else:
+            by = kappa["by_readout"]
+            readouts = [r for r in ("center", "mean", "median") if r in by]
+            right = " / ".join(number(by[r]["auroc_correct"]) for r in readouts)
+            ood = " / ".join(number(by[r]["ood_auroc"]) for r in readouts)
+            m = kappa["median"]
+            medians = f"{m['clean']:.4g} / {m.get('augmented', float('nan')):.4g}"
+        lines.append(
+            f"| {name} | {percent(pretrained['knn']['top1'])} | "
+            f"{percent(pretrained['linear_probe']['top1'])} | {right} | {ood} | {medians} | "
+            f"{number(base['knn_cosine']['auroc_correct'])} / "
+            f"{number(base['knn_cosine']['ood_auroc'])} | "
+            f"{number(base['max_softmax']['auroc_correct'])} / "
+            f"{number(base['max_softmax']['ood_auroc'])} | {row['seconds']['pretrain']:.0f} |"
+        )
+    return lines
