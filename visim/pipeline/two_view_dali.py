@@ -8,8 +8,9 @@ backend here must read exactly epoch_order.shard_indices (the same order, the sa
 the same per-epoch reshuffle from (seed, epoch), and a resume at any batch); a reader also
 cannot read the array formats. Feeding the order ourselves gives all of that.
 
-Device: where the batch is wanted. When spec.device is a CUDA device, the pipeline runs on GPU
-spec.local_rank and decodes with 'mixed' (nvJPEG); otherwise everything runs on the CPU. The
+Device: where the batch is wanted. When spec.device is a CUDA device, the pipeline runs on that
+GPU (spec.device.index, numbered as this process sees the GPUs, so after CUDA_VISIBLE_DEVICES)
+and decodes with 'mixed' (nvJPEG); otherwise everything runs on the CPU. The
 training loop asks for CUDA whenever there is a GPU, so the choice is automatic there.
 Sharding is by spec.rank / spec.world_size (the global rank), through shard_indices.
 
@@ -104,7 +105,7 @@ class DALITwoViewLoader:
         self.spec = spec
         self.source = source
         self.gpu = runs_on_gpu(spec)
-        self.device = torch.device("cuda", spec.local_rank) if self.gpu else torch.device("cpu")
+        self.device = spec.device if self.gpu else torch.device("cpu")
         self.substitutions = 0
         self._unreadable = UnreadableLog()
         self._warned: set[int] = set()
@@ -147,7 +148,7 @@ class DALITwoViewLoader:
             self.gpu,
             batch_size=self.spec.batch_size,
             num_threads=max(1, self.spec.workers),
-            device_id=self.spec.local_rank if self.gpu else None,
+            device_id=self.device.index if self.gpu else None,
             prefetch_queue_depth=PREFETCH_BATCHES,
         )
         pipeline.build()
