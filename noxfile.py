@@ -28,7 +28,7 @@ DEVICE_CONSTRAINTS = ("-c", "constraints/device.txt")
 # FFCV or DALI (the tests that need those skip).
 DEVICE_PACKAGES = (
     "torch", "torchvision", "accelerate", "numpy", "numba", "rich", "typer", "safetensors",
-    "pillow", "matplotlib", "pytest", "pytest-timeout",
+    "pillow", "matplotlib", "opencv-python-headless", "pytest", "pytest-timeout",
 )  # fmt: skip
 BENCH_IMAGES = Path("benchmarks/data/bench-images")  # generated once, not in git
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
@@ -75,6 +75,14 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *(session.posargs or ["-q"]))
 
 
+def install_device_stack(session: nox.Session) -> None:
+    """The GPU machine's packages, then visim without its dependency list: pip check proves
+    that those packages cover it."""
+    session.install(*DEVICE_CONSTRAINTS, *DEVICE_PACKAGES)
+    session.install("--no-deps", "-e", ".")
+    session.run("python", "-m", "pip", "check")
+
+
 @nox.session(python=runnable_python(DEVICE_PYTHON_VERSION))
 def device_stack(session: nox.Session) -> None:
     """visim on the GPU machine's software: Python 3.12, torch 2.11, only the packages there.
@@ -83,9 +91,7 @@ def device_stack(session: nox.Session) -> None:
     cover it), then runs `visim info`, a short synthetic pre-training and the CPU test suite
     (options after -- go to pytest).
     """
-    session.install(*DEVICE_CONSTRAINTS, *DEVICE_PACKAGES)
-    session.install("--no-deps", "-e", ".")
-    session.run("python", "-m", "pip", "check")
+    install_device_stack(session)
     session.run("visim", "info")
     run_dir = Path(session.create_tmp()) / "synthetic-run"
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -96,6 +102,21 @@ def device_stack(session: nox.Session) -> None:
         "--precision", "fp32", "--quiet",
     )  # fmt: skip
     session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=runnable_python(DEVICE_PYTHON_VERSION))
+def gpu_carry(session: nox.Session) -> None:
+    """FFCV for the GPU machine: .gpu-carry/ built for Python 3.12, then proven to work alone.
+
+    scripts/prepare_gpu_carry.py builds the wheel and collects the libraries it links;
+    scripts/check_gpu_carry.sh hides this machine's copies of them (a mount namespace: needs
+    root), installs the wheel as the GPU machine does and runs the FFCV tests (options after --
+    go to pytest).
+    """
+    session.run("bash", "scripts/install-system-packages.sh", external=True)
+    install_device_stack(session)
+    session.run("python", "scripts/prepare_gpu_carry.py")
+    session.run("bash", "scripts/check_gpu_carry.sh", "python", *session.posargs, external=True)
 
 
 @nox.session(python=PYTHON)
