@@ -38,9 +38,9 @@ def pretrain(out, *options, env=None, timeout=600):
     return training, read_metrics(out / "metrics.jsonl")
 
 
-@pytest.mark.parametrize("channels_last", ["--channels-last", "--no-channels-last"])
-def test_bf16_training_steps_on_the_gpu(tmp_path, channels_last):
-    training, records = pretrain(tmp_path / "run", "--precision", "auto", channels_last)
+def test_bf16_channels_last_training_steps_on_the_gpu(tmp_path):
+    # channels_last off is measured by the GPU benchmark; here the default route.
+    training, records = pretrain(tmp_path / "run", "--precision", "auto", "--channels-last")
     assert training["precision"] == "bf16"  # auto on a GPU with bf16 units
     assert training["device"].startswith("cuda")
     assert [r["step"] for r in records] == [3, 6]
