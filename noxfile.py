@@ -1,13 +1,16 @@
-"""Development sessions: tests, lint and the throughput benchmarks.
+"""Development sessions: tests, lint, the GPU machine's stack, and the throughput benchmarks.
 
-Every session installs visim into its own virtualenv with the torch/torchvision pair in
-constraints/dev.txt, which imports together on the project's CPU machines.
+The sessions run on the Python that runs nox, whichever it is (3.10-3.13), and install visim
+into their own virtualenv with the torch/torchvision pair in constraints/dev.txt, which imports
+together on the project's CPU machines. device_stack is the exception: it rebuilds the GPU
+machine's software (constraints/device.txt) on Python 3.12.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import nox
@@ -16,10 +19,34 @@ nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "tests"]
 
-PYTHON = "3.11"
+# None: the interpreter running nox, so no session needs a Python the machine lacks.
+PYTHON = None
 CONSTRAINTS = ("-c", "constraints/dev.txt")
+DEVICE_PYTHON_VERSION = "3.12"  # the GPU machine's Python
+DEVICE_CONSTRAINTS = ("-c", "constraints/device.txt")
+# What the GPU machine has preinstalled of visim's needs and the test suite's: no tomli-w,
+# FFCV or DALI (the tests that need those skip).
+DEVICE_PACKAGES = (
+    "torch", "torchvision", "accelerate", "numpy", "numba", "rich", "typer", "safetensors",
+    "pillow", "matplotlib", "opencv-python-headless", "pytest", "pytest-timeout",
+)  # fmt: skip
 BENCH_IMAGES = Path("benchmarks/data/bench-images")  # generated once, not in git
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+
+
+def runnable_python(version: str) -> str:
+    """`python{version}` from PATH when it runs, else pyenv's newest {version}.x build, else the
+    bare name (nox then reports it missing). A pyenv shim is on PATH even for versions pyenv has
+    not enabled, and fails when run: it does not count. `nox --force-python PATH` overrides."""
+    name = f"python{version}"
+    found = shutil.which(name)
+    if found and subprocess.run([found, "-c", ""], capture_output=True).returncode == 0:
+        return found
+    builds = sorted(
+        Path.home().glob(f".pyenv/versions/{version}.*/bin/{name}"),
+        key=lambda path: [int(part) for part in path.parts[-3].split(".") if part.isdigit()],
+    )
+    return str(builds[-1]) if builds else name
 
 
 def install_visim(session: nox.Session, extras: str) -> None:
@@ -46,6 +73,50 @@ def tests(session: nox.Session) -> None:
     install_visim(session, "ffcv,dali,plots,dev")
     install_fashion_mnist(session)
     session.run("pytest", *(session.posargs or ["-q"]))
+
+
+def install_device_stack(session: nox.Session) -> None:
+    """The GPU machine's packages, then visim without its dependency list: pip check proves
+    that those packages cover it."""
+    session.install(*DEVICE_CONSTRAINTS, *DEVICE_PACKAGES)
+    session.install("--no-deps", "-e", ".")
+    session.run("python", "-m", "pip", "check")
+
+
+@nox.session(python=runnable_python(DEVICE_PYTHON_VERSION))
+def device_stack(session: nox.Session) -> None:
+    """visim on the GPU machine's software: Python 3.12, torch 2.11, only the packages there.
+
+    Installs visim without its dependency list (pip check then proves the machine's packages
+    cover it), then runs `visim info`, a short synthetic pre-training and the CPU test suite
+    (options after -- go to pytest).
+    """
+    install_device_stack(session)
+    session.run("visim", "info")
+    run_dir = Path(session.create_tmp()) / "synthetic-run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    session.run(
+        "visim", "pretrain", "--out", str(run_dir), "--backend", "synthetic",
+        "--method", "vi-simsiam", "--arch", "resnet18", "--recipe", "cifar", "--size", "32",
+        "--batch-size", "16", "--epochs", "1", "--max-steps", "4", "--log-every", "2",
+        "--precision", "fp32", "--quiet",
+    )  # fmt: skip
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=runnable_python(DEVICE_PYTHON_VERSION))
+def gpu_carry(session: nox.Session) -> None:
+    """FFCV for the GPU machine: .gpu-carry/ built for Python 3.12, then proven to work alone.
+
+    scripts/prepare_gpu_carry.py builds the wheel and collects the libraries it links;
+    scripts/check_gpu_carry.sh hides this machine's copies of them (a mount namespace: needs
+    root), installs the wheel as the GPU machine does and runs the FFCV tests (options after --
+    go to pytest).
+    """
+    session.run("bash", "scripts/install-system-packages.sh", external=True)
+    install_device_stack(session)
+    session.run("python", "scripts/prepare_gpu_carry.py")
+    session.run("bash", "scripts/check_gpu_carry.sh", "python", *session.posargs, external=True)
 
 
 @nox.session(python=PYTHON)

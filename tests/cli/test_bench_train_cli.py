@@ -25,6 +25,8 @@ runner = CliRunner()
         (["scaling", "--sizes", "512"], "--sizes needs at least two different values"),
         (["scaling", "--batch-sizes", "8,x"], "--batch-sizes: expected comma-separated whole"),
         (["scaling", "--case-timeout", "0"], "--case-timeout must be positive"),
+        (["train", "--time-budget", "0"], "--time-budget must be positive"),
+        (["train", "--compile-archs", "resnet7"], "--compile-archs: unknown 'resnet7'"),
     ],
 )
 def test_bad_options_exit_2_with_a_message_naming_the_option(args, message):
@@ -80,3 +82,19 @@ def test_default_loader_workers_leave_a_cpu_step_one_core(device, cores, workers
 
 def test_workers_asked_for_are_used_on_any_device():
     assert loader_workers(2, "cpu", 2) == 2 and loader_workers(0, "cuda", 16) == 0
+
+
+def test_dry_run_prints_every_case_with_its_estimate_and_runs_none(tmp_path):
+    args = ["bench", "train", "--profile", "gpu", "--device", "cuda", "--workers", "16"]
+    result = runner.invoke(app, [*args, "--time-budget", "200", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    cases = [line for line in lines if "] " in line and "224px bf16" in line]
+    assert len(cases) == 13  # 8 eager, 3 real backends, 2 compiled
+    assert "[1] vi-simsiam resnet50 224px bf16 channels_last on compile off" in cases[0]
+    assert "(over the time budget)" in cases[-1]
+    assert lines[-1].startswith("estimated ") and "of a 200 s budget;" in lines[-1]
+    everything = runner.invoke(app, [*args, "--compile-archs", "all", "--dry-run"])
+    assert everything.exit_code == 0, everything.output
+    assert "would not fit" not in everything.output
+    assert sum("compile on" in line for line in everything.output.splitlines()) == 8

@@ -88,6 +88,7 @@ def test_autocast_does_not_change_results():
     torch.testing.assert_close(got[0], dist.log_prob(x.bfloat16().float()))
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_works_on_cuda_under_autocast():
     loc = unit_rows(3, 2048).cuda()

@@ -278,3 +278,25 @@ def test_too_small_a_source_and_bad_start_batch_are_named(loader):
 def test_a_cuda_device_without_a_gpu_is_refused():
     with pytest.raises(ValueError, match="DALI sees no GPU"):
         factory(contract.IndexedImageSource(8, 16), device=torch.device("cuda", 0))
+
+
+def test_one_pipeline_serves_every_whole_epoch_with_the_batches_of_a_fresh_one(source):
+    loader = factory(source)
+    epochs = [contract.collect_epoch(loader, epoch) for epoch in range(3)]
+    assert loader.pipelines_built == 1
+    fresh = factory(source)
+    for epoch in (1, 2):
+        for reused, new in zip(epochs[epoch], contract.collect_epoch(fresh, epoch), strict=True):
+            assert torch.equal(reused.label, new.label)
+            torch.testing.assert_close(reused.view1, new.view1, rtol=0, atol=0)
+            torch.testing.assert_close(reused.view2, new.view2, rtol=0, atol=0)
+
+
+def test_an_epoch_left_early_gets_a_new_pipeline_for_the_next(source):
+    loader = factory(source)
+    loader.set_epoch(0)
+    for _ in zip(range(2), loader, strict=False):
+        pass
+    assert len(contract.collect_epoch(loader, 1)) == len(loader)
+    assert len(contract.collect_epoch(loader, 2)) == len(loader)
+    assert loader.pipelines_built == 2  # epoch 0's was dropped; epoch 1's served epoch 2

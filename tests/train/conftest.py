@@ -14,12 +14,14 @@ from visim.train.launch import run_pretrain
 from visim.train.run_dir import RunDir
 
 # resnet18 with the ImageNet stem at 32 px (its stem leaves 8x8 maps, so steps are fast),
-# small heads, no loader workers, no timed checkpoints.
+# small heads, no loader workers, no timed checkpoints. On the CPU even where a GPU exists:
+# these tests check the loop's logic, and expect fp32 and bitwise-reproducible kernels (on
+# CUDA, auto picks bf16 and cuDNN is free to vary); the GPU routes have tests of their own.
 TINY = {
     "data": {"source": "demo:96", "backend": "torch", "recipe": "small", "size": 32, "workers": 0},
     "model": {"arch": "resnet18", "proj_dim": 64, "pred_hidden_dim": 16},
     "optim": {"epochs": 2, "batch_size": 16, "lr": 0.5},
-    "runtime": {"checkpoint_every": 0, "log_every": 1, "quiet": True},
+    "runtime": {"checkpoint_every": 0, "log_every": 1, "quiet": True, "cpu_processes": 1},
 }
 
 

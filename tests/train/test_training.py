@@ -238,3 +238,59 @@ def test_a_signal_becomes_a_stop_request_and_a_second_ctrl_c_aborts():
         os.kill(os.getpid(), signal.SIGTERM)
         os.kill(os.getpid(), signal.SIGINT)
         assert stop.exit_code == 143  # the first signal decides
+
+
+def test_nonfinite_losses_between_metrics_lines_stop_the_run_at_the_next_one(
+    tmp_path, fresh_accelerate, monkeypatch, capsys
+):
+    monkeypatch.setattr(SiameseModel, "loss", _loss_with_nan_at(None, from_call=2))
+    config = tiny_config(
+        data={"backend": "synthetic", "synthetic_samples": 128},  # 8 steps per epoch
+        runtime={"max_nonfinite_steps": 3, "log_every": 6},
+    )
+    assert train_here(config, tmp_path / "run") == 1
+    output = capsys.readouterr().out
+    # Steps 2, 3, 4 made the streak; the host reads it at step 6's metrics line.
+    assert "stopped at step 6: 3 non-finite losses in a row by step 4" in output
+    (record,) = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert record["nonfinite_steps"] == 5 and math.isfinite(record["loss"])  # step 1 alone
+
+
+class _HostReads:
+    """Counts the ways Python reads a tensor's value (each waits for a GPU)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.count = 0
+        for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+            original = getattr(torch.Tensor, name)
+            monkeypatch.setattr(torch.Tensor, name, self._counting(original))
+
+    def _counting(self, original):
+        def read(tensor, *args):
+            self.count += 1
+            return original(tensor, *args)
+
+        return read
+
+
+def test_the_host_reads_no_tensor_between_steps_that_are_not_sync_points(
+    tmp_path, fresh_accelerate, monkeypatch
+):
+    reads = _HostReads(monkeypatch)
+    seen_at_loss: list[int] = []
+    real_loss = SiameseModel.loss
+
+    def loss(self, output):
+        seen_at_loss.append(reads.count)
+        return real_loss(self, output)
+
+    monkeypatch.setattr(SiameseModel, "loss", loss)
+    config = tiny_config(
+        data={"backend": "synthetic", "synthetic_samples": 128},  # 8 steps per epoch
+        runtime={"log_every": 4, "max_steps": 8},
+    )
+    assert train_here(config, tmp_path / "run") == 0
+    assert len(seen_at_loss) == 8
+    # Steps 1-4 and 5-8 each run without a read; the metrics line after step 4 reads.
+    assert len(set(seen_at_loss[:4])) == 1 and len(set(seen_at_loss[4:])) == 1
+    assert seen_at_loss[4] > seen_at_loss[3]

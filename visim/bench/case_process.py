@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from visim.bench.colour_stage_timing import time_colour_stage
 from visim.bench.train_case import TrainCase
 from visim.train.launch import run_pretrain
 from visim.train.metrics import read_metrics
@@ -43,7 +44,14 @@ def measure(case: TrainCase, run_dir: RunDir) -> dict:
     # joined children: collect now so that they are in the figure.
     gc.collect()
     training = json.loads(run_dir.environment.read_text())["training"]
+    # Read before the colour stage is timed, so that the peak is the training's alone.
+    peak_device = torch.cuda.max_memory_allocated() if case.device == "cuda" else None
+    colour = {}
+    if case.time_colour_stage:
+        device = torch.device("cuda", 0) if case.device == "cuda" else torch.device("cpu")
+        colour = time_colour_stage(case.train_config().recipe, case.batch_size, device)
     return {
+        **colour,
         "records": [
             {key: record[key] for key in ("step", "images_per_s", "data_wait")}
             for record in read_metrics(run_dir.metrics)
@@ -54,9 +62,7 @@ def measure(case: TrainCase, run_dir: RunDir) -> dict:
         "peak_rss_mib": _peak_rss_mib(resource.RUSAGE_SELF),
         # The largest single worker (RSS counts pages shared with the parent again).
         "peak_worker_rss_mib": _peak_rss_mib(resource.RUSAGE_CHILDREN) or None,
-        "peak_device_mib": (
-            torch.cuda.max_memory_allocated() / 2**20 if case.device == "cuda" else None
-        ),
+        "peak_device_mib": peak_device / 2**20 if peak_device is not None else None,
     }
 
 

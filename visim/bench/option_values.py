@@ -40,13 +40,14 @@ def integers(option: str, value: str) -> tuple[int, ...]:
     return tuple(int(item) for item in items)
 
 
-def resolve_device(value: str) -> str:
-    """'cpu' or 'cuda'; 'auto' is cuda where it is available."""
+def resolve_device(value: str, planning: bool = False) -> str:
+    """'cpu' or 'cuda'; 'auto' is cuda where it is available. planning: nothing will run
+    (--dry-run), so cuda may be named on a machine without it."""
     if value == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if value not in DEVICES:
         raise ValueError(f"--device must be auto, cpu or cuda, got {value!r}")
-    if value == "cuda" and not torch.cuda.is_available():
+    if value == "cuda" and not torch.cuda.is_available() and not planning:
         raise ValueError("--device cuda: no CUDA device is visible here")
     return value
 
@@ -61,8 +62,12 @@ def check_precisions(precisions: tuple[str, ...], device: str) -> None:
             raise ValueError(str(error)) from None
 
 
-def check_run_options(workers: int | None, case_timeout: float) -> None:
+def check_run_options(
+    workers: int | None, case_timeout: float, time_budget: float | None = None
+) -> None:
     if workers is not None and workers < 0:
         raise ValueError(f"--workers must be at least 0, got {workers}")
     if case_timeout <= 0:
         raise ValueError(f"--case-timeout must be positive, got {case_timeout}")
+    if time_budget is not None and time_budget <= 0:
+        raise ValueError(f"--time-budget must be positive, got {time_budget}")

@@ -1,7 +1,9 @@
 """Preset benchmark settings per kind of machine; any command-line option overrides them.
 
 gpu: the figures the project is judged by - SimSiam and VI-SimSiam, ResNet-18 and ResNet-50
-at 224 px in bf16, channels_last and torch.compile each on and off, every combination.
+at 224 px in bf16, channels_last on and off, torch.compile on for ResNet-50 (with
+channels_last); real backends at the baseline setting only. Sized to fit, with the rest of
+scripts/gpu-check.sh, in 8 minutes of a lent GPU (visim.bench.case_estimate).
 cpu: the same questions at a size that finishes in minutes on a few cores - ResNet-18 at 32
 px, one setting changed at a time, and few bf16 steps (CPUs without bf16 units run it about
 ten times slower than fp32).
@@ -36,6 +38,9 @@ class TrainProfile:
     window_steps: int
     windows: int  # timed windows after the warm-up window
     bf16_window_steps: int | None = None  # None: window_steps
+    # Archs measured with torch.compile on, at the first channels_last value; None: everywhere
+    # the sweep puts compile on (train_matrix.model_settings).
+    compile_archs: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for option, values, known in (
@@ -45,6 +50,7 @@ class TrainProfile:
             ("--backends", self.backends, tuple(BACKENDS)),
         ):
             _check_known(option, values, known)
+        _check_known("--compile-archs", self.compile_archs or (), BACKBONE_ARCHS)
         _check_known("--sweep", (self.sweep,), SWEEPS)
         _check_known("--real-data-at", (self.real_data_at,), REAL_DATA_AT)
         if "synthetic" not in self.backends:
@@ -119,21 +125,23 @@ def _check_common(recipe: str, size: int) -> None:
 TRAIN_PROFILES = {
     "gpu": TrainProfile(
         axes=ModelAxes(
-            method=("simsiam", "vi-simsiam"),
-            arch=("resnet18", "resnet50"),
+            method=("vi-simsiam", "simsiam"),
+            arch=("resnet50", "resnet18"),
             precision=("bf16",),
             channels_last=(True, False),
             compile=(False, True),
         ),
         sweep="cross",
         backends=("synthetic", "torch", "ffcv", "dali"),
-        real_data_at="fastest",
+        real_data_at="baseline",
         size=224,
         recipe="imagenet",
         cifar_stem=False,
         batch_size=256,
-        window_steps=20,
+        # 10-step windows: 0.4-1 s each at the target rates, timed between device syncs.
+        window_steps=10,
         windows=3,
+        compile_archs=("resnet50",),
     ),
     "cpu": TrainProfile(
         axes=ModelAxes(

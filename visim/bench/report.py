@@ -156,7 +156,9 @@ def machine_lines(environment: dict) -> list[str]:
     lines = [
         f"{env['platform']}, {env.get('cpu_model') or 'CPU model unknown'}, "
         f"{env['cpu_count']} cores, Python {env['python']}",
-        f"CUDA {env['cuda_version']}: {devices}" if devices else "CUDA: no device",
+        f"CUDA {env['cuda_version']}, driver {env.get('nvidia_driver') or 'unknown'}: {devices}"
+        if devices
+        else "CUDA: no device",
         ", ".join(f"{name} {version}" for name, version in env["packages"].items() if version),
         f"git commit {env['git_commit'] or 'unknown'}",
     ]

@@ -8,10 +8,10 @@ import itertools
 from dataclasses import dataclass
 
 SWEEPS = ("cross", "one-at-a-time")
-# Where the real-data backends run: at every model setting, or only at the one that was fastest
+# Where the real-data backends run: at every model setting, only at the one that was fastest
 # on synthetic data for each method and arch (the setting one would train with, and where a
-# slow loader shows most).
-REAL_DATA_AT = ("fastest", "all")
+# slow loader shows most), or only at the baseline (the first setting).
+REAL_DATA_AT = ("fastest", "all", "baseline")
 # The command-line option that sets each axis.
 AXIS_OPTIONS = {
     "method": "--methods",
@@ -47,8 +47,27 @@ class ModelAxes:
         return {name: values[0] for name, values in self.values().items()}
 
 
-def model_settings(axes: ModelAxes, sweep: str) -> list[dict[str, object]]:
-    """The settings to measure, baseline first, as {TrainCase field: value}."""
+def model_settings(
+    axes: ModelAxes, sweep: str, compile_archs: tuple[str, ...] | None = None
+) -> list[dict[str, object]]:
+    """The settings to measure, baseline first, as {TrainCase field: value}.
+
+    compile_archs: when given, torch.compile on is measured only for these archs and at the
+    first channels_last value (compiling costs a minute or more per case); None: wherever the
+    sweep puts it.
+    """
+    settings = _swept_settings(axes, sweep)
+    if compile_archs is None:
+        return settings
+    return [
+        s
+        for s in settings
+        if not s["compile"]
+        or (s["arch"] in compile_archs and s["channels_last"] == axes.channels_last[0])
+    ]
+
+
+def _swept_settings(axes: ModelAxes, sweep: str) -> list[dict[str, object]]:
     if sweep not in SWEEPS:
         raise ValueError(f"--sweep must be one of {', '.join(SWEEPS)}, got {sweep!r}")
     values = axes.values()

@@ -14,7 +14,12 @@ from visim.bench.report import (
     ratio,
     seconds,
 )
-from visim.bench.train_findings import factor_effects, stall_findings, target_findings
+from visim.bench.train_findings import (
+    colour_stage_findings,
+    factor_effects,
+    stall_findings,
+    target_findings,
+)
 from visim.bench.train_throughput import TrainBench
 
 COLUMNS = [
@@ -28,6 +33,7 @@ COLUMNS = [
     Column("x_baseline", "x baseline", ratio),
     Column("data_stall", "data stall", percent),
     Column("data_wait", "data wait", percent),
+    Column("colour_share", "colour stage", percent),
     Column("warmup_extra_s", "warm-up s", seconds),
     Column("peak_rss_mib", "peak RSS MiB", mebibytes),
     Column("peak_device_mib", "device MiB", mebibytes),
@@ -71,6 +77,9 @@ def _method(bench: TrainBench) -> list[str]:
         "loader's workers also take cores from the step, so the stall can far exceed the wait)",
         "warm-up s: the warm-up window's time beyond the same steps at steady speed "
         "(torch.compile, FFCV's numba compilation, first allocations)",
+        "colour stage: the ffcv backend's GPU colour stage (jitter, grayscale, blur, solarize, "
+        "normalise on both views, compiled), timed with device events in the baseline's process "
+        "on uint8 crops of this size and batch, as a share of a step that includes it",
         "peak RSS: the training process's maximum resident memory; device MiB: "
         "torch.cuda.max_memory_allocated",
         f"real-data backends read {bench_settings(bench)['data']} (ffcv: a .beton of it), "
@@ -84,6 +93,7 @@ def train_report(
     findings = [
         *factor_effects(rows, bench.profile.axes),
         *stall_findings(rows),
+        *colour_stage_findings(rows),
         *target_findings(rows),
     ]
     return TableReport(

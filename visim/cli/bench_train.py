@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import typer
+from rich.console import Console
 
 from visim.bench.option_values import (
     check_precisions,
@@ -18,8 +19,9 @@ from visim.bench.option_values import (
 from visim.bench.profiles import TRAIN_PROFILES, resolve_profile
 from visim.bench.report import measurement_environment
 from visim.bench.train_report import train_report
-from visim.bench.train_throughput import TrainBench, run_train_bench
+from visim.bench.train_throughput import TrainBench, plan, run_train_bench
 from visim.cli.bench_common import (
+    WIDE_LOG,
     fail,
     loader_workers,
     progress_printer,
@@ -40,6 +42,30 @@ def _overrides(values: dict[str, object]) -> dict[str, object]:
     return {name: value for name, value in values.items() if value is not None}
 
 
+def compile_arch_names(option: str, value: str) -> tuple[str, ...] | None:
+    """--compile-archs: names, or 'all' (None: no restriction)."""
+    return None if value == "all" else names(option, value)
+
+
+def print_plan(bench: TrainBench) -> None:
+    """--dry-run: each case with its estimate, in the order they would run, and the total."""
+    prepare, cases = plan(bench)
+    console = Console(width=WIDE_LOG, highlight=False)
+    if prepare:
+        console.print(f"  {prepare:6.0f} s  preparing the real backends' data", markup=False)
+    for i, planned in enumerate(cases, start=1):
+        note = f"   ({planned.note})" if planned.note else ""
+        line = f"  {planned.seconds:6.0f} s  [{i}] {planned.case.describe()}{note}"
+        console.print(line, markup=False)
+    total = prepare + sum(p.seconds for p in cases if p.fits)
+    budget = bench.time_budget_s
+    left_out = sum(not p.fits for p in cases)
+    summary = f"estimated {total:.0f} s in all"
+    if budget is not None:
+        summary += f" of a {budget:.0f} s budget; {left_out} cases would not fit"
+    console.print(summary, markup=False)
+
+
 def train(
     profile: str = typer.Option(
         "auto", help="Preset: cpu, gpu, or auto (gpu where CUDA is available)."
@@ -56,6 +82,11 @@ def train(
     ),
     compile: str | None = typer.Option(
         None, help=f"torch.compile: on, off, or both as off,on {PROFILE_DEFAULT}."
+    ),
+    compile_archs: str | None = typer.Option(
+        None,
+        help="Comma-separated archs measured with torch.compile on, at the first --channels-last "
+        f"value; 'all': wherever the sweep puts it {PROFILE_DEFAULT}.",
     ),
     backends: str | None = typer.Option(
         None, help=f"Comma-separated loader backends, synthetic included {PROFILE_DEFAULT}."
@@ -97,6 +128,14 @@ def train(
         None, help="FFCV's .beton of DATA, made from it when missing or stale."
     ),
     case_timeout: float = typer.Option(900.0, help="Seconds one case may take in all."),
+    time_budget: float | None = typer.Option(
+        None,
+        help="Seconds the whole bench may take: a case whose estimate no longer fits is "
+        "skipped and reported as such (default: no limit).",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the cases, their estimated seconds and the total; run none."
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="Write the results as JSON here."),
     markdown_out: Path | None = typer.Option(
         None, "--markdown", help="Write the results, method and machine as Markdown here."
@@ -139,12 +178,15 @@ def train(
                     # One length for every precision when given.
                     "window_steps": window_steps,
                     "bf16_window_steps": window_steps,
+                    "compile_archs": _parsed("--compile-archs", compile_archs, compile_arch_names),
                 }
             ),
         )
-        device_name = resolve_device(device)
+        if compile_archs == "all":
+            chosen = dataclasses.replace(chosen, compile_archs=None)
+        device_name = resolve_device(device, planning=dry_run)
         check_precisions(chosen.axes.precision, device_name)
-        check_run_options(workers, case_timeout)
+        check_run_options(workers, case_timeout, time_budget)
         if data is not None:
             open_source(data)  # a mistyped DATA fails here, not in every case
         bench = TrainBench(
@@ -154,6 +196,7 @@ def train(
             data=data,
             beton=beton,
             case_timeout_s=case_timeout,
+            time_budget_s=time_budget,
         )
     except ValueError as error:  # SourceError and PrecisionError are ValueErrors too
         raise fail(str(error)) from None
@@ -168,6 +211,7 @@ def train(
             "precisions": ",".join(p.axes.precision),
             "channels-last": switches_text(p.axes.channels_last),
             "compile": switches_text(p.axes.compile),
+            "compile-archs": ",".join(p.compile_archs) if p.compile_archs else "all",
             "backends": ",".join(p.backends),
             "sweep": p.sweep,
             "real-data-at": p.real_data_at,
@@ -181,8 +225,12 @@ def train(
             "workers": bench.workers,
             "data": data,
             "beton": beton,
+            "time-budget": time_budget,
         },
     )
+    if dry_run:
+        print_plan(bench)
+        return
     with work_directory() as workdir:
         rows = run_train_bench(bench, workdir, progress_printer())
     publish(train_report(bench, rows, command, environment), json_out, markdown_out)

@@ -10,6 +10,7 @@ tests can check each against torchvision on the same parameters.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +26,7 @@ from visim.pipeline.batched_color_ops import (
     solarize,
     to_float_images,
 )
+from visim.pipeline.indexed_device import indexed_device
 from visim.pipeline.recipe import AugmentationRecipe
 
 JITTER_OPS = 4  # brightness, contrast, saturation, hue
@@ -131,21 +133,38 @@ def apply_color_params(
     return out
 
 
+def colour_and_normalize(
+    images: torch.Tensor, params: ColorParams, recipe: AugmentationRecipe
+) -> torch.Tensor:
+    """apply_color_params, then normalisation with recipe.mean/std: float32 [B, 3, H, W],
+    channels_last. One function, so that torch.compile fuses it as one graph
+    (compiled_colour_stage)."""
+    out = apply_color_params(images, params, recipe).to(torch.float32)
+    return normalize(out, recipe.mean, recipe.std)
+
+
 def augment_colors_and_normalize(
-    images: torch.Tensor, recipe: AugmentationRecipe, generator: torch.Generator
+    images: torch.Tensor,
+    recipe: AugmentationRecipe,
+    generator: torch.Generator,
+    stage: Callable[[torch.Tensor, ColorParams], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Random colour stage + normalisation of cropped, flipped views.
 
     images: uint8 or float in [0, 1], [B, 3, H, W], on the generator's device.
+    stage: what runs colour_and_normalize(images, params, recipe) (a compiled version of it,
+    compiled_colour_stage); None runs it eagerly.
     Returns float32 [B, 3, H, W], normalised with recipe.mean/std, channels_last.
     """
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"images must have shape [B, 3, H, W], got {tuple(images.shape)}")
-    if images.device != generator.device:
+    # A generator made for "cuda" reports "cuda", its tensors "cuda:0": compare indexed.
+    if indexed_device(images.device) != indexed_device(generator.device):
         raise ValueError(
             f"generator is on {generator.device} but images are on {images.device}; "
             "draw the parameters on the images' device"
         )
     params = sample_color_params(images.shape[0], recipe, generator)
-    out = apply_color_params(images, params, recipe).to(torch.float32)
-    return normalize(out, recipe.mean, recipe.std)
+    if stage is None:
+        return colour_and_normalize(images, params, recipe)
+    return stage(images, params)

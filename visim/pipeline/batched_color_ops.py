@@ -134,15 +134,15 @@ def solarize(images: torch.Tensor, threshold: float, apply: torch.Tensor) -> tor
 def normalize(
     images: torch.Tensor, mean: tuple[float, float, float], std: tuple[float, float, float]
 ) -> torch.Tensor:
-    """(x - mean) / std per channel, written straight into a channels_last tensor.
+    """(x - mean) / std per channel, as a channels_last tensor written in one pass.
 
-    Python-scalar arithmetic per channel avoids copying mean/std to the device, which would
-    synchronise a CUDA stream.
+    The channels are stacked along a new last axis, which lays them out as channels_last
+    already (permute only relabels the axes). Python-scalar arithmetic per channel avoids
+    copying mean/std to the device, which would synchronise a CUDA stream, and the function
+    has no out= argument, so torch.compile traces it whole.
     """
-    out = torch.empty_like(images, memory_format=torch.channels_last)
-    for channel, (m, s) in enumerate(zip(mean, std, strict=True)):
-        torch.div(images[:, channel] - m, s, out=out[:, channel])
-    return out
+    channels = [(images[:, c] - m) / s for c, (m, s) in enumerate(zip(mean, std, strict=True))]
+    return torch.stack(channels, dim=-1).permute(0, 3, 1, 2)  # [B, H, W, 3] -> [B, 3, H, W]
 
 
 def normalize_uint8(

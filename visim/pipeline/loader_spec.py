@@ -10,6 +10,7 @@ from typing import Protocol
 import torch
 
 from visim.pipeline.batch import Batch
+from visim.pipeline.indexed_device import indexed_device
 from visim.pipeline.recipe import AugmentationRecipe
 
 
@@ -20,17 +21,21 @@ class LoaderSpec:
     source: str | Path
     recipe: AugmentationRecipe
     batch_size: int  # per process
+    # Where batches are wanted: the CPU or this process's GPU (always indexed, see below).
     device: torch.device = torch.device("cpu")
     seed: int = 0
     rank: int = 0  # global rank: picks the shard
     world_size: int = 1
-    local_rank: int = 0  # picks the GPU on this machine
     workers: int = 2
     split: str = "train"
     shuffle: bool = True
     channels_last: bool = True
     # Only the synthetic backend uses this: how many samples make an epoch.
     synthetic_samples: int = 10_000
+
+    def __post_init__(self) -> None:
+        # "cuda" becomes "cuda:N" once here, so loaders compare and pass on one spelling.
+        object.__setattr__(self, "device", indexed_device(self.device))
 
 
 class TwoViewLoader(Protocol):

@@ -12,6 +12,8 @@ import zlib
 import numpy as np
 import torch
 
+from visim.pipeline.indexed_device import indexed_device
+
 
 def stream_seed(purpose: str, *keys: int) -> int:
     """A 63-bit seed determined by `purpose` and the non-negative integer `keys`.
@@ -28,6 +30,6 @@ def stream_seed(purpose: str, *keys: int) -> int:
 
 def seeded_generator(device: torch.device | str, purpose: str, *keys: int) -> torch.Generator:
     """A torch.Generator on `device`, seeded from stream_seed(purpose, *keys)."""
-    generator = torch.Generator(device=torch.device(device))
+    generator = torch.Generator(device=indexed_device(device))
     generator.manual_seed(stream_seed(purpose, *keys))
     return generator

@@ -8,8 +8,9 @@ backend here must read exactly epoch_order.shard_indices (the same order, the sa
 the same per-epoch reshuffle from (seed, epoch), and a resume at any batch); a reader also
 cannot read the array formats. Feeding the order ourselves gives all of that.
 
-Device: where the batch is wanted. When spec.device is a CUDA device, the pipeline runs on GPU
-spec.local_rank and decodes with 'mixed' (nvJPEG); otherwise everything runs on the CPU. The
+Device: where the batch is wanted. When spec.device is a CUDA device, the pipeline runs on that
+GPU (spec.device.index, numbered as this process sees the GPUs, so after CUDA_VISIBLE_DEVICES)
+and decodes with 'mixed' (nvJPEG); otherwise everything runs on the CPU. The
 training loop asks for CUDA whenever there is a GPU, so the choice is automatic there.
 Sharding is by spec.rank / spec.world_size (the global rank), through shard_indices.
 
@@ -18,11 +19,22 @@ drawn per batch from (seed, epoch, rank, batch) in dali_view_params and fed in, 
 batch replays exactly: the same seed gives the same batches, and a resumed epoch the same
 batches as an uninterrupted one.
 
-Each epoch runs its own pipeline, built for that epoch's order and start batch: a pipeline
-holds no state worth keeping (its random parameters are fed in), and building one takes
-milliseconds on the CPU, so a loop that leaves an epoch early or resumes mid-epoch needs no
-reset logic. spec.workers sets DALI's thread count; batches are prepared PREFETCH_BATCHES
-ahead.
+One pipeline serves every epoch: after an epoch's last batch the loader lets DALI see the
+feed's end, resets the pipeline and points the feed at the next epoch. Building a pipeline
+with 'mixed' decoding sets up nvJPEG and its memory pools on the GPU, which is worth doing
+once. A pipeline whose epoch was left early (its queue holds batches of that epoch), or that
+failed, is dropped, and the next batch is served by a new one built for that epoch and start
+batch (a resumed run starts so too). spec.workers sets DALI's thread count; batches are
+prepared PREFETCH_BATCHES ahead.
+
+The feed's Python code (reading files, drawing the views' parameters) runs when DALI asks
+for a batch ahead, inside pipeline.run() on the training thread. On a 2-core AMD EPYC it took
+24-32 ms per batch of 64 photo-sized JPEGs (the first epoch also parses every header; later
+ones reuse the sizes). The host does it while the GPU runs the step queued before, so it costs
+the GPU nothing as long as the host's whole step stays shorter than the GPU's. DALI's
+parallel external source would move it to worker processes, but the feed could then no longer
+record which items it fed and which it substituted, which the unreadable-image handling below
+needs.
 
 Unreadable images: as in the torch backend, an unreadable item's slot is filled by the next
 readable item, a warning names each such item once, and `unreadable_items` and
@@ -83,6 +95,17 @@ def two_view_pipeline(feed: BatchFeed, recipe: AugmentationRecipe, encoded: bool
     return augmented_view(images, params1, recipe), augmented_view(images, params2, recipe), labels
 
 
+def _reset_at_epoch_end(pipeline):
+    """The pipeline, ready for another epoch, once it has shown the end of the feed; None when
+    it has more batches (then it cannot start another epoch cleanly)."""
+    try:
+        pipeline.run()
+    except StopIteration:
+        pipeline.reset()
+        return pipeline
+    return None
+
+
 def runs_on_gpu(spec: LoaderSpec) -> bool:
     """True when the batches are wanted on a CUDA device; DALI must then see a GPU."""
     if torch.device(spec.device).type != "cuda":
@@ -104,12 +127,15 @@ class DALITwoViewLoader:
         self.spec = spec
         self.source = source
         self.gpu = runs_on_gpu(spec)
-        self.device = torch.device("cuda", spec.local_rank) if self.gpu else torch.device("cpu")
+        self.device = spec.device if self.gpu else torch.device("cpu")
         self.substitutions = 0
         self._unreadable = UnreadableLog()
         self._warned: set[int] = set()
         self._epoch = 0
         self._start_batch = 0
+        self._feed = BatchFeed(source, spec.recipe, spec.batch_size, self._unreadable)
+        self._kept = None  # a pipeline that finished an epoch and was reset, ready for another
+        self.pipelines_built = 0
 
     @classmethod
     def from_spec(cls, spec: LoaderSpec) -> DALITwoViewLoader:
@@ -131,46 +157,51 @@ class DALITwoViewLoader:
         check_epoch_position(epoch, start_batch, len(self))
         self._epoch, self._start_batch = epoch, start_batch
 
-    def _feed(self, start_batch: int) -> BatchFeed:
+    def _pipeline(self, start_batch: int):
+        """A pipeline whose next batch is `start_batch` of the current epoch."""
         spec = self.spec
         order = spec_shard_indices(spec, self.num_samples, self._epoch)
-        key = (spec.seed, self._epoch, spec.rank)
-        return BatchFeed(
-            self.source, spec.recipe, order, spec.batch_size, start_batch, key, self._unreadable
-        )
-
-    def _pipeline(self, feed: BatchFeed):
+        self._feed.restart(order, start_batch, (spec.seed, self._epoch, spec.rank))
+        if self._kept is not None and start_batch == 0:
+            pipeline, self._kept = self._kept, None
+            return pipeline  # reset at its epoch's end: it asks the feed afresh
+        self._kept = None  # stops its threads
         pipeline = two_view_pipeline(
-            feed,
-            self.spec.recipe,
+            self._feed,
+            spec.recipe,
             isinstance(self.source, ImageFolderSource),
             self.gpu,
-            batch_size=self.spec.batch_size,
-            num_threads=max(1, self.spec.workers),
-            device_id=self.spec.local_rank if self.gpu else None,
+            batch_size=spec.batch_size,
+            num_threads=max(1, spec.workers),
+            device_id=self.device.index if self.gpu else None,
             prefetch_queue_depth=PREFETCH_BATCHES,
+            # The graph moves GPU data to the CPU (a contrast centre per image), which only
+            # the dynamic executor can do (DALI >= 1.44; the default since 2.0).
+            exec_dynamic=True,
         )
         pipeline.build()
+        self.pipelines_built += 1
         return pipeline
 
     def __iter__(self) -> Iterator[Batch]:
         batch_index = self._start_batch
         while batch_index < len(self):
-            feed = self._feed(batch_index)
-            pipeline = self._pipeline(feed)
+            pipeline = self._pipeline(batch_index)
             try:
                 while batch_index < len(self):
                     try:
                         outputs = pipeline.run()
                     except RuntimeError as error:
-                        self._record_undecodable(feed.items_fed_from(batch_index), error)
+                        self._record_undecodable(self._feed.items_fed_from(batch_index), error)
                         break  # a new pipeline retries this batch without them
                     batch = self._batch(outputs)
-                    self._report_unreadable(feed.fed[batch_index].replaced)
+                    self._report_unreadable(self._feed.fed[batch_index].replaced)
                     yield batch
                     batch_index += 1
+                else:
+                    self._kept = _reset_at_epoch_end(pipeline)
             finally:
-                del pipeline  # stops its threads, also when the consumer leaves early
+                del pipeline  # a pipeline not kept stops its threads, also on an early exit
 
     def _record_undecodable(self, items: list[int], error: RuntimeError) -> None:
         """Record the files among `items` that PIL cannot decode either; re-raise `error` when

@@ -3,8 +3,8 @@
 FFCV 1.0.2 has no hue, grayscale, blur or solarize, so the rest of the recipe (colour jitter,
 grayscale, blur, solarize) runs in one of two places, chosen by spec.device.type:
 
-- a GPU: the batched torch colour stage (batched_augment) on the device, where it costs
-  little, leaving FFCV's CPU threads to decoding.
+- a GPU: the batched torch colour stage (batched_augment) on the device, compiled into a few
+  fused kernels (compiled_colour_stage), leaving FFCV's CPU threads to decoding.
 - the CPU: RecipeColorStage (ffcv_color_stage), numba code on the uint8 crops inside FFCV,
   samples in parallel over the loader's workers; torch then only converts to float and
   normalises (batched_color_ops.normalize_uint8). The batched torch stage makes many passes
@@ -39,6 +39,7 @@ from ffcv.traversal_order.base import TraversalOrder
 from visim.pipeline.batch import Batch
 from visim.pipeline.batched_augment import augment_colors_and_normalize
 from visim.pipeline.batched_color_ops import normalize_uint8
+from visim.pipeline.compiled_colour_stage import compiled_colour_stage
 from visim.pipeline.epoch_order import (
     batches_per_epoch,
     check_epoch_position,
@@ -247,7 +248,8 @@ class FFCVTwoViewLoader:
     def __iter__(self) -> Iterator[Batch]:
         spec = self.spec
         memory_format = torch.channels_last if spec.channels_last else torch.contiguous_format
-        generator = torch.Generator(device=torch.device(spec.device))
+        generator = torch.Generator(device=spec.device)  # indexed by LoaderSpec
+        stage = None if self.colour_ops_in_ffcv else compiled_colour_stage(spec.recipe)
         # FFCV's reading thread sets torch's intra-op thread count to its own worker count
         # before its first batch; the training step gets the caller's count back.
         caller_threads = torch.get_num_threads()
@@ -256,7 +258,13 @@ class FFCVTwoViewLoader:
             for batch_index, outputs in enumerate(epoch_batches, start=self._start_batch):
                 set_torch_threads(caller_threads)
                 # FFCV reuses its output buffers a few batches later, so everything yielded
-                # is a copy: normalising writes new tensors and labels are copied.
+                # is a copy: normalising writes new tensors and labels are copied. On a GPU the
+                # copies are only queued when this loop moves on, and FFCV's thread rewrites a
+                # buffer on its own stream; it first waits there for an event it records on
+                # the stream that was current when the epoch began (this thread's), once we
+                # have asked for the batches after this one. Every read of a batch is queued
+                # on that stream before the next batch is asked for, so none races a rewrite
+                # however far the host runs ahead of the GPU (tests/pipeline/test_cuda_routes).
                 views, labels = self._views(outputs)
                 if self.colour_ops_in_ffcv:
                     finished = [
@@ -267,7 +275,8 @@ class FFCVTwoViewLoader:
                         stream_seed("ffcv-colour", spec.seed, self._epoch, spec.rank, batch_index)
                     )
                     finished = [
-                        augment_colors_and_normalize(v, spec.recipe, generator) for v in views
+                        augment_colors_and_normalize(v, spec.recipe, generator, stage)
+                        for v in views
                     ]
                 view1, view2 = (v.contiguous(memory_format=memory_format) for v in finished)
                 yield Batch(view1, view2, labels.reshape(-1).to(torch.int64, copy=True))

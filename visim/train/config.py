@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from visim.models.backbones import BACKBONE_ARCHS
 from visim.models.kappa_head import KAPPA_PARAMS, KAPPA_SOURCES
 from visim.models.losses import VI_LOSSES
@@ -24,6 +22,7 @@ from visim.models.model_config import METHODS, ModelConfig
 from visim.pipeline.backends import BACKENDS
 from visim.pipeline.recipe import PRESETS, AugmentationRecipe, recipe_preset
 from visim.train.precision import PRECISIONS
+from visim.train.toml_tables import dumps_tables
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -227,7 +226,7 @@ def config_to_dict(config: TrainConfig) -> dict[str, dict]:
 
 
 def dump_config(config: TrainConfig) -> str:
-    return tomli_w.dumps(config_to_dict(config))
+    return dumps_tables(config_to_dict(config))
 
 
 def validate(config: TrainConfig) -> None:

@@ -56,6 +56,21 @@ def cuda_devices() -> list[dict]:
     return devices
 
 
+def nvidia_driver() -> str | None:
+    """The NVIDIA driver's version as nvidia-smi reports it; None without a GPU or the tool."""
+    if not torch.cuda.is_available():
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = out.stdout.split()
+    return lines[0] if out.returncode == 0 and lines else None
+
+
 def backend_availability() -> dict[str, dict]:
     """For each backend: usable here or not, and the command that would make it usable."""
     report = {}
@@ -115,6 +130,7 @@ def environment_report() -> dict:
         "packages": {label: package_version(dist) for label, dist in TRACKED_PACKAGES.items()},
         "cuda_available": torch.cuda.is_available(),
         "cuda_version": torch.version.cuda,
+        "nvidia_driver": nvidia_driver(),
         "cuda_devices": cuda_devices(),
         "backends": backend_availability(),
         "git_commit": git_commit(),

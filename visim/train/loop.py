@@ -5,24 +5,31 @@ printing) happens on rank 0. Decisions that change the course of a run - skippin
 non-finite step, stopping on a signal, writing a timed checkpoint - are summed over the
 processes first, so all of them take the same branch at the same step and no collective is
 left waiting.
+
+The host never waits for the GPU inside a step, so it queues the next step's work while the
+GPU runs this one: the loss stays on the device, a non-finite step is skipped on the device
+(nonfinite_guard), and the host reads what the device holds only at a metrics line (every
+--log-every steps) and at the last step of an epoch or of the run. Those are also the only
+steps where several processes agree on a stop request or a timed checkpoint (one collective);
+a run of one process acts on them at the step they arrive.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import gather_object, set_seed
 
 from visim.models.siamese import SiameseOutput, build_model
 from visim.pipeline.backends import make_loader
 from visim.pipeline.batch import Batch
+from visim.pipeline.indexed_device import indexed_device
 from visim.pipeline.loader_spec import LoaderSpec
 from visim.train.checkpoint import (
     Position,
@@ -34,7 +41,8 @@ from visim.train.checkpoint import (
 from visim.train.config import ConfigError, TrainConfig
 from visim.train.export import export_weights
 from visim.train.metrics import MetricsLog, MetricsWindow, combine_processes
-from visim.train.optimizer import build_optimizer
+from visim.train.nonfinite_guard import NO_STEP, NonfiniteGuard
+from visim.train.optimizer import build_optimizer, create_momentum_buffers
 from visim.train.precision import (
     Precision,
     PrecisionError,
@@ -77,11 +85,14 @@ def train_process(
 
 
 def _make_accelerator(config: TrainConfig, cpu: bool) -> tuple[Accelerator, Precision]:
-    # Set by visim's launcher and by `accelerate launch`; absent in a single-process run.
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    # Accelerate picks this process's device: its local process index modulo the GPUs the
+    # process sees, so a launcher that gives each process one GPU through CUDA_VISIBLE_DEVICES
+    # works. The precision must suit that device, not whichever GPU LOCAL_RANK would name, and
+    # is fixed when the Accelerator is made: ask the (shared) process state for the device first.
+    device = indexed_device(PartialState(cpu=cpu).device)
     try:
         precision = resolve_precision(
-            config.runtime.precision, training_device_info(cpu, local_rank)
+            config.runtime.precision, training_device_info(device.type != "cuda", device.index)
         )
     except PrecisionError as error:
         raise ConfigError(str(error)) from None
@@ -90,14 +101,17 @@ def _make_accelerator(config: TrainConfig, cpu: bool) -> tuple[Accelerator, Prec
         mixed_precision=precision.mixed_precision,
         dynamo_backend="inductor" if config.runtime.compile else "no",
     )
+    if device.type == "cuda":
+        # Every step has the same shapes (fixed batch and crop size, drop-last loaders), so
+        # cuDNN's search for the fastest convolution algorithms pays off after the first step.
+        torch.backends.cudnn.benchmark = True
     return accelerator, precision
 
 
 @dataclass(frozen=True)
 class _StepFlags:
-    """Per-step decisions, each true if true in any process."""
+    """Decisions of the host, each true if true in any process."""
 
-    nonfinite: bool
     stop: bool
     checkpoint_due: bool
 
@@ -129,11 +143,17 @@ class _ProcessRun:
         )
         # The scheduler stays out of prepare(): this loop steps it once per optimizer step.
         self.trained_model, self.optimizer = accelerator.prepare(self.model, optimizer)
+        create_momentum_buffers(optimizer)  # the parameters are on the device now
         self.groups = {group["name"]: i for i, group in enumerate(optimizer.param_groups)}
+        self.guard = NonfiniteGuard(
+            optimizer,
+            accelerator.device,
+            limit=config.runtime.max_nonfinite_steps,
+            scaler_skips=accelerator.scaler is not None,
+            all_reduce_sum=(lambda t: accelerator.reduce(t, "sum")) if self.world > 1 else None,
+        )
 
         self.position = Position(epoch=0, batch=0, step=0)
-        self.nonfinite_total = 0
-        self.consecutive_nonfinite = 0
         self.last_checkpoint: Path | None = None
         self.saved_at_step = -1
         self.checkpoint_clock = time.monotonic()
@@ -152,7 +172,6 @@ class _ProcessRun:
             seed=config.runtime.seed,
             rank=self.rank,
             world_size=self.world,
-            local_rank=self.accelerator.local_process_index,
             workers=config.data.workers,
             channels_last=config.model.channels_last,
             synthetic_samples=config.data.synthetic_samples,
@@ -195,7 +214,7 @@ class _ProcessRun:
         # Per-process generators only fit the same number of processes.
         if len(state["rng"]) == self.world:
             restore_rng(state["rng"][self.rank])
-        self.nonfinite_total = state["nonfinite_steps"]
+        self.guard.restore(total=state["nonfinite_steps"])
         self.last_checkpoint, self.saved_at_step = path, self.position.step
 
     def save_checkpoint(self) -> None:
@@ -207,7 +226,7 @@ class _ProcessRun:
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.accelerator.scaler.state_dict() if self.accelerator.scaler else None,
                 "rng": rng_states,
-                "nonfinite_steps": self.nonfinite_total,
+                "nonfinite_steps": self.guard.read().total,
             }
             self.last_checkpoint = save_checkpoint(self.run_dir.checkpoints, self.position, state)
         # Nobody leaves before the file is complete: a launcher may end the stragglers.
@@ -217,6 +236,7 @@ class _ProcessRun:
     # -- collectives ---------------------------------------------------------------------------
 
     def _agree(self, *flags: bool) -> _StepFlags:
+        """The flags OR-ed over the processes: one collective that waits for the device."""
         if self.world == 1:
             return _StepFlags(*flags)
         local = torch.tensor([float(f) for f in flags], device=self.accelerator.device)
@@ -268,21 +288,45 @@ class _ProcessRun:
                 break
             data_wait = time.perf_counter() - waited_from
             log_step = (self.position.step + 1) % self.config.runtime.log_every == 0
-            output, loss, flags, lrs, grad_norm = self._step(batch, log_step)
+            output, loss, lrs, grad_norm = self._step(batch, log_step)
             self.position = self._advanced(self.position)
             self.window.add_step(loss, data_wait)
             self.samples.add(batch)
             self.display.advance(epoch=self.position.epoch, batch=self.position.batch)
+            # Where the host reads the device; the run's course is decided there.
+            sync_point = self._is_sync_point()
             if log_step:
                 self._log(output, lrs, epoch, grad_norm)
-            code = self._stop_code(flags)
+            code = self._nonfinite_stop_code() if sync_point else None
             if code is not None:
                 return code
+            if not (sync_point or self.world == 1):
+                continue
+            flags = self._agreed_flags()
+            if flags.stop:
+                return self._stop_on_signal()
             if flags.checkpoint_due:
                 self.save_checkpoint()
         if self.saved_at_step != self.position.step:
             self.save_checkpoint()  # at each epoch's end, and at max_steps
         return None
+
+    def _is_sync_point(self) -> bool:
+        """After a metrics line, the last batch of an epoch, or the run's last step."""
+        position = self.position
+        return (
+            position.step % self.config.runtime.log_every == 0
+            or position.batch == 0
+            or position.step == self.max_steps
+        )
+
+    def _agreed_flags(self) -> _StepFlags:
+        runtime = self.config.runtime
+        return self._agree(
+            self.stop.requested,
+            runtime.checkpoint_every > 0
+            and time.monotonic() - self.checkpoint_clock >= runtime.checkpoint_every * 60,
+        )
 
     def _advanced(self, position: Position) -> Position:
         """The position after one more batch; past an epoch's last batch, the next epoch."""
@@ -292,34 +336,23 @@ class _ProcessRun:
 
     def _step(
         self, batch: Batch, log_step: bool
-    ) -> tuple[SiameseOutput, float, _StepFlags, list[float], float]:
-        """One optimizer step (skipped on a non-finite loss): (output, loss, flags, LRs used,
-        the encoder's gradient norm on a log step, else NaN)."""
+    ) -> tuple[SiameseOutput, torch.Tensor, list[float], float]:
+        """One optimizer step, skipped on the device when the loss or a gradient is not finite:
+        (output, loss as a device scalar, LRs used, the encoder's gradient norm on a log step,
+        else NaN). Nothing here waits for the device except that norm on a log step."""
         output = self.trained_model(batch.view1, batch.view2)
         loss = self.model.loss(output)  # float32 whatever the precision
         self.accelerator.backward(loss)
-        # Read only on log steps: it waits for the device. Under fp16 the gradients are still
-        # scaled here, so the norm is divided by the scale to stay comparable across steps.
+        # Read only on log steps, which are sync points anyway. Under fp16 the gradients are
+        # still scaled here, so the norm is divided by the scale to stay comparable.
         grad_norm = self._encoder_grad_norm() if log_step else math.nan
-        loss_value = loss.item()
-        runtime = self.config.runtime
-        flags = self._agree(
-            not math.isfinite(loss_value),
-            self.stop.requested,
-            runtime.checkpoint_every > 0
-            and time.monotonic() - self.checkpoint_clock >= runtime.checkpoint_every * 60,
-        )
         lrs = [group["lr"] for group in self.optimizer.param_groups]
-        if flags.nonfinite:
-            self.consecutive_nonfinite += 1
-            self.nonfinite_total += 1
-        else:
-            self.optimizer.step()
-            self.consecutive_nonfinite = 0
+        self.guard.check(loss, self.model.parameters(), step=self.position.step + 1)
+        self.optimizer.step()  # a no-op where the guard found a non-finite value
         self.optimizer.zero_grad(set_to_none=True)
         # Skipped steps advance the schedule too: the LR stays a function of the step.
         self.scheduler.step()
-        return output, loss_value, flags, lrs, grad_norm
+        return output, loss.detach(), lrs, grad_norm
 
     def _encoder_grad_norm(self) -> float:
         encoder = self.model.parameter_groups()["encoder"]
@@ -344,7 +377,7 @@ class _ProcessRun:
                 ),
                 "lr": lrs[self.groups["encoder"]],
                 "lr_predictor": lrs[self.groups["predictor"]],
-                "nonfinite_steps": self.nonfinite_total,
+                "nonfinite_steps": self.guard.read().total,
                 "eta_s": (self.max_steps - self.position.step) * self.window.seconds_per_step(),
             }
             record["effective_lr"] = record["lr"] * record["align_grad_scale"]
@@ -352,22 +385,26 @@ class _ProcessRun:
             self.display.show(record)
         self.window.reset()
 
-    def _stop_code(self, flags: _StepFlags) -> int | None:
-        """The exit code when the run must stop after this step, else None."""
+    def _nonfinite_stop_code(self) -> int | None:
+        """EXIT_NONFINITE when too many steps in a row were skipped by now, else None."""
+        limit_step = self.guard.read().limit_step
+        if limit_step == NO_STEP:
+            return None
         limit = self.config.runtime.max_nonfinite_steps
-        if self.consecutive_nonfinite >= limit:
-            self.display.message(
-                f"stopped at step {self.position.step}: {self.consecutive_nonfinite} non-finite "
-                f"losses in a row ([runtime] max_nonfinite_steps = {limit}); last good "
-                f"checkpoint: {self.last_checkpoint or 'none yet'}"
-            )
-            return EXIT_NONFINITE
-        if flags.stop:
-            self.save_checkpoint()
-            name = signal.Signals(self.stop.signum or signal.SIGTERM).name
-            self.display.message(
-                f"stopped by {name} after step {self.position.step}; checkpoint: "
-                f"{self.last_checkpoint}\nresume with: visim pretrain --resume {self.run_dir.path}"
-            )
-            return self.stop.exit_code
-        return None
+        reached = "" if limit_step == self.position.step else f" by step {limit_step}"
+        self.display.message(
+            f"stopped at step {self.position.step}: {limit} non-finite losses in a row{reached} "
+            f"([runtime] max_nonfinite_steps = {limit}); last good checkpoint: "
+            f"{self.last_checkpoint or 'none yet'}"
+        )
+        return EXIT_NONFINITE
+
+    def _stop_on_signal(self) -> int:
+        """Checkpoint, say how to resume, and return 128 + the signal."""
+        self.save_checkpoint()
+        name = signal.Signals(self.stop.signum or signal.SIGTERM).name
+        self.display.message(
+            f"stopped by {name} after step {self.position.step}; checkpoint: "
+            f"{self.last_checkpoint}\nresume with: visim pretrain --resume {self.run_dir.path}"
+        )
+        return self.stop.exit_code

@@ -1,7 +1,8 @@
 """What a run measures every --log-every steps, and metrics.jsonl, where it goes.
 
-Each process keeps a MetricsWindow over the steps since the last line; at a log step the
-windows of all processes are combined into one record:
+Each process keeps a MetricsWindow over the steps since the last line, its loss sums on the
+device (adding a step never waits for the GPU); at a log step the windows of all processes are
+combined into one record:
 
     step, epoch             optimizer steps done; the epoch in progress (1-based)
     loss                    mean finite loss of the window (null if every step was skipped)
@@ -52,16 +53,17 @@ class MetricsWindow:
     def reset(self) -> None:
         self.started = time.perf_counter()
         self.steps = 0
-        self.loss_sum = 0.0
-        self.finite_steps = 0
+        self.loss_sum: torch.Tensor | float = 0.0  # a device scalar once a step is added
+        self.finite_steps: torch.Tensor | int = 0
         self.data_wait = 0.0
 
-    def add_step(self, loss: float, data_wait: float) -> None:
+    def add_step(self, loss: torch.Tensor, data_wait: float) -> None:
+        """Add a step's loss (a scalar tensor, left on its device) and its wait for data."""
         self.steps += 1
         self.data_wait += data_wait
-        if math.isfinite(loss):
-            self.loss_sum += loss
-            self.finite_steps += 1
+        finite = torch.isfinite(loss)
+        self.loss_sum = self.loss_sum + torch.where(finite, loss, 0.0)
+        self.finite_steps = self.finite_steps + finite.to(torch.int64)
 
     def seconds_per_step(self) -> float:
         return (time.perf_counter() - self.started) / max(1, self.steps)
@@ -71,14 +73,17 @@ class MetricsWindow:
         self, model: SiameseModel, output: SiameseOutput, encoder_grad_norm: float
     ) -> dict[str, float]:
         """This process's share of the record, from the window and the last batch."""
+        # Reading the sums waits for the device to finish the window's steps, so the time
+        # taken after it covers their work, not only the host's queueing of it.
+        loss_sum, finite_steps = float(self.loss_sum), int(self.finite_steps)
         seconds = time.perf_counter() - self.started
         # Per-sample cosines of each view's prediction with the other view's target: [B] each.
         cosines = (-negative_cosine(output.p1, output.z2), -negative_cosine(output.p2, output.z1))
         kappas = (output.kappa1, output.kappa2)
         dim, form = output.p1.shape[-1], model.config.vi_loss
         summary = {
-            "loss_sum": self.loss_sum,
-            "finite_steps": self.finite_steps,
+            "loss_sum": loss_sum,
+            "finite_steps": finite_steps,
             "steps": self.steps,
             "seconds": seconds,
             "data_wait": self.data_wait / seconds if seconds > 0 else 0.0,

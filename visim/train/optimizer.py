@@ -1,4 +1,9 @@
-"""SimSiam's optimiser: SGD with momentum over named parameter groups (METHOD.md section 1)."""
+"""SimSiam's optimiser: SGD with momentum over named parameter groups (METHOD.md section 1).
+
+The fused implementation: one kernel updates every parameter, and it takes a `found_inf`
+flag on the device that turns the whole update into a no-op, so a non-finite step is skipped
+without the host reading anything (visim.train.nonfinite_guard sets the flag).
+"""
 
 from __future__ import annotations
 
@@ -32,4 +37,23 @@ def build_optimizer(model: SiameseModel, optim: OptimConfig) -> torch.optim.SGD:
                 groups.append(
                     {"params": params, "name": group_name, "fixed_lr": fixed, "weight_decay": decay}
                 )
-    return torch.optim.SGD(groups, lr=lr, momentum=optim.momentum)
+    return torch.optim.SGD(groups, lr=lr, momentum=optim.momentum, fused=True)
+
+
+def create_momentum_buffers(optimizer: torch.optim.SGD) -> None:
+    """Zero momentum buffers for parameters that have none yet (call once the parameters are on
+    their device).
+
+    SGD otherwise creates them at the first step, uninitialised in the fused kernel, which
+    fills them only when it runs: a first step skipped through found_inf would leave garbage
+    there. Starting from zero gives the same first update: momentum * 0 + grad = grad.
+    """
+    for group in optimizer.param_groups:
+        if group["momentum"] == 0:
+            continue
+        for parameter in group["params"]:
+            state = optimizer.state[parameter]
+            if state.get("momentum_buffer") is None:
+                state["momentum_buffer"] = torch.zeros_like(
+                    parameter, memory_format=torch.preserve_format
+                )

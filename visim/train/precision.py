@@ -65,10 +65,11 @@ def resolve_precision(requested: str, device: DeviceInfo) -> Precision:
     return _PRECISION[requested]
 
 
-def training_device_info(cpu: bool, local_rank: int = 0) -> DeviceInfo:
-    """The device this process will train on: the CPU, or CUDA device `local_rank`."""
+def training_device_info(cpu: bool, index: int = 0) -> DeviceInfo:
+    """The device this process will train on: the CPU, or CUDA device `index` as this process
+    numbers them (after CUDA_VISIBLE_DEVICES)."""
     if cpu or not torch.cuda.is_available():
         # bf16 runs on any CPU, only slowly; it is never chosen automatically.
         return DeviceInfo("cpu", "CPU", bf16=True)
-    device = cuda_devices()[local_rank]
+    device = cuda_devices()[index]
     return DeviceInfo("cuda", device["name"], bf16=device["bf16"])

@@ -1,0 +1,14 @@
+"""Fixtures every test gets."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def distribution_validation_restored():
+    """torch.compile's first use turns torch.distributions' argument checks off for the whole
+    process (torch._dynamo sets Distribution's default validate_args to False): restore the
+    default after each test, so a test that compiles leaves later tests' checks on."""
+    default = torch.distributions.Distribution._validate_args
+    yield
+    torch.distributions.Distribution.set_default_validate_args(default)
