@@ -3,6 +3,7 @@
 RUN_DIR/eval/eval.json          every number (accuracies as fractions, not percentages)
 RUN_DIR/eval/*.png              the plots, with the `plots` extra
 RUN_DIR/eval/cache/*.pt         frozen features per weights variant, dataset and split
+RUN_DIR/logs/                   with --log-with (or the run's tracker): eval_tracking.py
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from visim.train.atomic_write import write_text_atomically
 from visim.train.evaluation import plots
 from visim.train.evaluation.classification import classify
 from visim.train.evaluation.eval_settings import EvalSettings
+from visim.train.evaluation.eval_tracking import eval_tracker, log_eval
 from visim.train.evaluation.feature_store import FeatureStore
 from visim.train.evaluation.features import kappa_of_views
 from visim.train.evaluation.kappa_plots import write_kappa_plots
@@ -83,6 +85,7 @@ def evaluate_run(
     if settings.ood:
         sources["ood"] = open_eval_source("--ood", settings.ood, settings.ood_split)
     device = resolve_device(settings.device)
+    tracker = eval_tracker(settings.log_with, run)
     warnings: list[str] = []
     make_plots = settings.plots
     if make_plots:
@@ -131,13 +134,15 @@ def evaluate_run(
         "settings": {**dataclasses.asdict(settings), "checkpoint": str(run.weights)},
         "results": results,
         "kappa": None,
+        "tracker": tracker,
         "plots": [],
         "warnings": warnings,
     }
+    kappas: dict[str, np.ndarray] = {}
     if run.has_kappa:
         pretrained = models["pretrained"]
         test = test_features["pretrained"]
-        kappas = {"clean": test["kappa"].numpy()}
+        kappas["clean"] = test["kappa"].numpy()
         if settings.augmented_images:
             log(f"kappa of augmented views: up to {settings.augmented_images} test images")
             kappas["augmented"] = augmented_kappa(run, settings, sources["test"], pretrained)
@@ -155,7 +160,11 @@ def evaluate_run(
     eval_dir.mkdir(parents=True, exist_ok=True)
     if make_plots and report["kappa"] is not None:
         report["plots"] = write_kappa_plots(report, sources["test"], run, eval_dir)
-    write_text_atomically(eval_dir / "eval.json", json.dumps(json_ready(report), indent=2) + "\n")
+    written = json_ready(report)
+    write_text_atomically(eval_dir / "eval.json", json.dumps(written, indent=2) + "\n")
+    if tracker != "none":
+        log(f"results to the {tracker} tracker")
+        log_eval(tracker, run, written, kappas, eval_dir / "eval.json")
     return report
 
 
@@ -171,7 +180,7 @@ def augmented_kappa(
         batch_size=batch_size,
         device=device,
         seed=run.config.runtime.seed,
-        workers=run.config.data.workers if settings.workers is None else settings.workers,
+        workers=run.loader_workers(settings.workers),
         split=settings.test_split,
         shuffle=True,  # the first batches of a shuffled order are a fair sample
         channels_last=run.config.model.channels_last,
