@@ -7,6 +7,7 @@ import typer
 from visim.cli.bench import bench_app
 from visim.cli.convert import convert
 from visim.cli.demo import demo
+from visim.cli.embed import embed
 from visim.cli.eval import evaluate
 from visim.cli.info import info
 from visim.cli.pretrain import pretrain
@@ -22,6 +23,7 @@ app.command()(info)
 app.command()(pretrain)
 app.command()(convert)
 app.command(name="eval")(evaluate)
+app.command()(embed)
 app.command()(demo)
 app.add_typer(bench_app)
 

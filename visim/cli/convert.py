@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from enum import Enum
 from pathlib import Path
-from types import FrameType
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
 
+from visim.cli.failure import fail
+from visim.cli.interrupts import sigterm_interrupts
+from visim.cli.progress_bar import phase_progress_bar
 from visim.pipeline.backends import MissingExtraError
 from visim.pipeline.convert import (
     WRITE_MODES,
@@ -41,48 +33,9 @@ SKIPPED_SHOWN = 10  # the manifest lists them all
 PHASE_LABELS = {"checking": "checking images", "writing": "writing"}
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    Console(stderr=True).print(
-        f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True
-    )
-    return typer.Exit(code)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (kill, a scheduler) cleans up like Ctrl-C instead of ending mid-write."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def convert_progress_bar() -> Iterator[ProgressCallback]:
-    """A rich bar per phase on stderr, gone when done so that errors print below a clean line."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    console = Console(stderr=True)
-    # A bar redrawn in place means nothing in a log file: show it on terminals only.
-    with Progress(
-        *columns,
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def show(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(PHASE_LABELS[phase], total=total)
-            bar.update(tasks[phase], completed=done)
-
-        yield show
+def convert_progress_bar() -> AbstractContextManager[ProgressCallback]:
+    """A bar per phase of convert (checking, writing)."""
+    return phase_progress_bar(PHASE_LABELS)
 
 
 def _print_summary(console: Console, result: ConvertResult) -> None:
@@ -141,21 +94,21 @@ def convert(
         )
         source = open_source(src, split.value)
     except (SourceError, ValueError) as error:
-        raise _fail(str(error), 2) from None
+        raise fail(str(error), 2) from None
 
     try:
-        with _sigterm_interrupts(), convert_progress_bar() as show:
+        with sigterm_interrupts(), convert_progress_bar() as show:
             result = convert_source(
                 source, out, settings, force=force, strict=strict, progress=show
             )
     except FileExistsError as error:
-        raise _fail(f"{error}; pass --force to overwrite it", 2) from None
+        raise fail(f"{error}; pass --force to overwrite it", 2) from None
     except (SourceError, MissingExtraError, ValueError) as error:
-        raise _fail(str(error), 2) from None
+        raise fail(str(error), 2) from None
     except StrictModeError as error:
-        raise _fail(f"--strict: {error}; nothing written", 1) from None
+        raise fail(f"--strict: {error}; nothing written", 1) from None
     except WorkerDied as error:
-        raise _fail(f"{error}; nothing written to {out}", 1) from None
+        raise fail(f"{error}; nothing written to {out}", 1) from None
     except KeyboardInterrupt:
-        raise _fail(f"interrupted; nothing written to {out}", 130) from None
+        raise fail(f"interrupted; nothing written to {out}", 130) from None
     _print_summary(Console(), result)

@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from visim.cli.convert import convert_progress_bar
 from visim.cli.eval import print_report
+from visim.cli.failure import fail
 from visim.pipeline.convert import ProgressCallback
 from visim.train.config import ConfigError
 from visim.train.demo import DemoResult, DemoStopped, run_demo
@@ -40,13 +41,6 @@ class RichDemoDisplay:
         if self.quiet:
             return nullcontext(lambda phase, done, total: None)
         return convert_progress_bar()
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    Console(stderr=True).print(
-        f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True
-    )
-    return typer.Exit(code)
 
 
 def _duration(seconds: float) -> str:
@@ -120,15 +114,15 @@ def demo(
         )
         result = run_demo(settings, RichDemoDisplay(console, quiet))
     except (ConfigError, EvalError) as error:
-        raise _fail(str(error), EXIT_BAD_OPTION) from None
+        raise fail(str(error), EXIT_BAD_OPTION) from None
     except DemoStopped as stopped:
-        raise _fail(
+        raise fail(
             f"pre-training stopped (exit code {stopped.code}); run the same command again to "
             f"resume from the last checkpoint in {stopped.run_dir}",
             stopped.code,
         ) from None
     except KeyboardInterrupt:
-        raise _fail(
+        raise fail(
             "interrupted; run the same command again to continue", EXIT_INTERRUPTED
         ) from None
     print_summary(console, result)

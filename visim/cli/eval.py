@@ -10,13 +10,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from visim.pipeline.sources import SOURCES_HELP
 from visim.train.evaluation.eval_settings import EvalSettings
 from visim.train.evaluation.evaluate import evaluate_run
 from visim.train.evaluation.run_loading import EvalError
+from visim.train.tracker_extras import LOG_WITH_CHOICES
 
 EXIT_BAD_OPTION = 2
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(EvalSettings)}
-DATA_HELP = "an image folder, IDX, CIFAR or .npz source, or demo[:N[:SEED]]"
 
 
 def _default(name: str):
@@ -26,9 +27,9 @@ def _default(name: str):
 def evaluate(
     run_dir: Path = typer.Argument(..., help="Run directory written by `visim pretrain --out`."),
     train: str = typer.Option(
-        ..., "--train", help=f"Labelled data for the kNN bank and the probe: {DATA_HELP}."
+        ..., "--train", help=f"Labelled data for the kNN bank and the probe: {SOURCES_HELP}."
     ),
-    test: str = typer.Option(..., "--test", help=f"Labelled data to measure on: {DATA_HELP}."),
+    test: str = typer.Option(..., "--test", help=f"Labelled data to measure on: {SOURCES_HELP}."),
     ood: str | None = typer.Option(
         None, "--ood", help="Out-of-distribution data: AUROC of kappa, in- vs out-of-distribution."
     ),
@@ -73,6 +74,11 @@ def evaluate(
     device: str = typer.Option(_default("device"), help="auto, cpu, cuda or cuda:N."),
     plots: bool = typer.Option(
         _default("plots"), "--plots/--no-plots", help="Write PNG plots (the plots extra)."
+    ),
+    log_with: str | None = typer.Option(
+        None,
+        help="Experiment tracker for the accuracies, kappa scores and histograms: "
+        f"{' | '.join(LOG_WITH_CHOICES)} (default: the run's --log-with).",
     ),
 ) -> None:
     """Frozen-feature kNN and linear probe against a random init, and the kappa analysis."""
@@ -198,3 +204,5 @@ def print_report(console: Console, report: dict) -> None:
     eval_dir = Path(report["run_dir"]) / "eval"
     written = ["eval.json", *report["plots"]]
     console.print(f"wrote {escape(str(eval_dir))}/: {', '.join(written)}", highlight=False)
+    if report["tracker"] != "none":
+        console.print(f"logged the results to the {report['tracker']} tracker", highlight=False)

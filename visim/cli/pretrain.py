@@ -131,6 +131,13 @@ def pretrain(
     log_every: int | None = typer.Option(
         None, help=_help("runtime.log_every", "Steps between metrics lines.")
     ),
+    log_with: str | None = typer.Option(
+        None,
+        help=_help(
+            "runtime.log_with",
+            "Experiment tracker for the metrics and the configuration (each an extra):",
+        ),
+    ),
     quiet: bool | None = typer.Option(
         None, "--quiet/--no-quiet", help="Plain log lines instead of the live display."
     ),

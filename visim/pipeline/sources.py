@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 SPLITS = ("train", "test")
+# What a user may pass wherever visim reads images (for --help texts).
+SOURCES_HELP = "an image folder, IDX, CIFAR or .npz source, or demo[:N[:SEED]]"
 
 
 class UnreadableImage(Exception):

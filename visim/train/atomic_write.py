@@ -12,13 +12,21 @@ from pathlib import Path
 
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Call write(temporary_path), flush it to disk, then rename it onto `path`."""
+    """Call write(temporary_path), flush it to disk, then rename it onto `path`.
+
+    If anything fails or interrupts the write (Ctrl-C too), the temporary file is removed and
+    `path` keeps what it held before.
+    """
     path = Path(path)
     temporary = path.with_name(f".{path.name}.tmp")
-    write(temporary)
-    with open(temporary, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        write(temporary)
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     # The rename itself lives in the directory entry: flush that too.
     directory = os.open(path.parent, os.O_RDONLY)
     try:

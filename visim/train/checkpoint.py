@@ -69,6 +69,12 @@ def checkpoint_paths(directory: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def checkpoint_step(path: Path) -> int | None:
+    """The step a checkpoint file was written at, from its name; None for any other file."""
+    match = _NAME.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
 def latest_checkpoint(directory: Path) -> Path | None:
     paths = checkpoint_paths(directory)
     return paths[-1] if paths else None

@@ -23,6 +23,7 @@ from visim.pipeline.backends import BACKENDS
 from visim.pipeline.recipe import PRESETS, AugmentationRecipe, recipe_preset
 from visim.train.precision import PRECISIONS
 from visim.train.toml_tables import dumps_tables
+from visim.train.tracker_extras import LOG_WITH_CHOICES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -68,6 +69,9 @@ class RuntimeConfig:
     checkpoint_every: float = 30.0  # minutes between timed checkpoints; 0: epoch ends only
     max_steps: int = 0  # stop after this many optimizer steps in all; 0: no limit
     log_every: int = 50  # steps between metrics lines
+    # An experiment tracker that gets every metrics line and the configuration: none |
+    # tensorboard | wandb | mlflow | aim (each an extra: pip install 'visim[tensorboard]').
+    log_with: str = "none"
     quiet: bool = False
     max_nonfinite_steps: int = 5  # consecutive non-finite losses that stop the run
     collapse_ratio: float = 0.2  # warn when std(z/|z|) < collapse_ratio / sqrt(proj_dim)
@@ -123,6 +127,7 @@ CLI_OPTIONS: dict[str, str] = {
     "--checkpoint-every": "runtime.checkpoint_every",
     "--max-steps": "runtime.max_steps",
     "--log-every": "runtime.log_every",
+    "--log-with": "runtime.log_with",
     "--quiet": "runtime.quiet",
 }
 _OPTION_OF = {path: option for option, path in CLI_OPTIONS.items()}
@@ -148,6 +153,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.kappa_source": KAPPA_SOURCES,
     "model.kappa_param": KAPPA_PARAMS,
     "runtime.precision": PRECISIONS,
+    "runtime.log_with": LOG_WITH_CHOICES,
 }
 
 

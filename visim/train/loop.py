@@ -38,7 +38,7 @@ from visim.train.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from visim.train.config import ConfigError, TrainConfig
+from visim.train.config import ConfigError, TrainConfig, config_to_dict
 from visim.train.export import export_weights
 from visim.train.metrics import MetricsLog, MetricsWindow, combine_processes
 from visim.train.nonfinite_guard import NO_STEP, NonfiniteGuard
@@ -55,6 +55,7 @@ from visim.train.run_dir import RunDir
 from visim.train.sample_record import SampleRecord
 from visim.train.schedule import apply_scheduled_lr, build_scheduler
 from visim.train.signals import GracefulStop
+from visim.train.tracking import init_trackers, scalars
 from visim.train.training_curves import write_training_curves
 
 EXIT_NONFINITE = 1
@@ -70,13 +71,15 @@ def train_process(
     only here (batch size vs processes, a source with too few images).
     """
     # The accelerator comes first: it picks this process's CUDA device, which loaders need.
-    accelerator, precision = _make_accelerator(config, cpu)
+    accelerator, precision = _make_accelerator(config, cpu, run_dir)
     try:
         check_batch_split(config.optim.batch_size, accelerator.num_processes)
         run = _ProcessRun(config, run_dir, accelerator, stop)
         if accelerator.is_main_process:
             run_dir.write_config(config)
             run_dir.write_environment(run.describe(precision))
+        if config.runtime.log_with != "none":
+            init_trackers(accelerator, config.runtime.log_with, run_dir, config_to_dict(config))
         if resume:
             run.restore_latest_checkpoint()
         return run.train()
@@ -84,7 +87,9 @@ def train_process(
         accelerator.end_training()
 
 
-def _make_accelerator(config: TrainConfig, cpu: bool) -> tuple[Accelerator, Precision]:
+def _make_accelerator(
+    config: TrainConfig, cpu: bool, run_dir: RunDir
+) -> tuple[Accelerator, Precision]:
     # Accelerate picks this process's device: its local process index modulo the GPUs the
     # process sees, so a launcher that gives each process one GPU through CUDA_VISIBLE_DEVICES
     # works. The precision must suit that device, not whichever GPU LOCAL_RANK would name, and
@@ -100,6 +105,8 @@ def _make_accelerator(config: TrainConfig, cpu: bool) -> tuple[Accelerator, Prec
         cpu=cpu,
         mixed_precision=precision.mixed_precision,
         dynamo_backend="inductor" if config.runtime.compile else "no",
+        log_with=None if config.runtime.log_with == "none" else [config.runtime.log_with],
+        project_dir=run_dir.logs,  # where trackers keep their files
     )
     if device.type == "cuda":
         # Every step has the same shapes (fixed batch and crop size, drop-last loaders), so
@@ -382,6 +389,11 @@ class _ProcessRun:
             }
             record["effective_lr"] = record["lr"] * record["align_grad_scale"]
             self.metrics.append(record)
+            # The tracker gets the same numbers at the same step (no-op without --log-with).
+            self.accelerator.log(
+                scalars({k: v for k, v in record.items() if k != "step"}),
+                step=self.position.step,
+            )
             self.display.show(record)
         self.window.reset()
 

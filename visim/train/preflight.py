@@ -1,9 +1,9 @@
 """Every check that can fail before any work starts, each a one-line ConfigError.
 
 Run by the process the user started, before any training process exists: an unknown or
-uninstalled backend, a DATA the backend cannot read, a process count this machine cannot
-give, a batch size that does not split over the processes, a precision the device lacks, or a
-RUN_DIR that already holds another run.
+uninstalled backend or tracker, a DATA the backend cannot read, a process count this machine
+cannot give, a batch size that does not split over the processes, a precision the device
+lacks, or a RUN_DIR that already holds another run.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from visim.train.config import ConfigError, TrainConfig, validate
 from visim.train.environment import cuda_devices
 from visim.train.precision import PrecisionError, resolve_precision, training_device_info
 from visim.train.run_dir import RunDir
+from visim.train.tracker_extras import TrackerUnavailable, require_tracker
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,11 @@ def preflight(config: TrainConfig, run_dir: RunDir, *, resume: bool) -> ProcessP
         require_backend(config.data.backend)
     except MissingExtraError as error:
         raise ConfigError(f"--backend {config.data.backend}: {error}") from None
+    if config.runtime.log_with != "none":
+        try:
+            require_tracker(config.runtime.log_with)
+        except TrackerUnavailable as error:
+            raise ConfigError(str(error)) from None
     check_source(config)
     plan = plan_processes(config, len(cuda_devices()), external_world_size())
     check_batch_split(config.optim.batch_size, plan.processes)

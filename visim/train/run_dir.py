@@ -8,6 +8,7 @@ RUN_DIR/checkpoints/          step-<step>.pt, the last two
 RUN_DIR/model.safetensors     the whole model at the end
 RUN_DIR/backbone.safetensors  the torchvision-compatible ResNet at the end (no fc.*)
 RUN_DIR/debug/                per-process records, only with [runtime] record_samples
+RUN_DIR/logs/                 the experiment trackers' local files, only with --log-with
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class RunDir:
     @property
     def debug(self) -> Path:
         return self.path / "debug"
+
+    @property
+    def logs(self) -> Path:
+        return self.path / "logs"
 
     def holds_run(self) -> bool:
         return self.config.exists()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from visim.train.evaluation.run_loading import EvalError
+from visim.train.evaluation.eval_error import check_options
+from visim.train.tracker_extras import LOG_WITH_CHOICES
 
 # How kappa_readout.py reads one kappa per image out of the model.
 KAPPA_READOUTS = ("center", "mean", "median")
@@ -37,6 +38,9 @@ class EvalSettings:
     workers: int | None = None  # data-loading processes; None: the run's --workers
     device: str = "auto"  # auto: the first CUDA device if there is one, else the CPU
     plots: bool = True
+    # Experiment tracker for the results: none | tensorboard | wandb | mlflow | aim;
+    # None: the run's [runtime] log_with.
+    log_with: str | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -55,8 +59,10 @@ class EvalSettings:
             (self.grid_images >= 0, "--grid-images", "at least 0"),
             (self.batch_size >= 1, "--batch-size", "at least 1"),
             (self.workers is None or self.workers >= 0, "--workers", "at least 0"),
+            (
+                self.log_with is None or self.log_with in LOG_WITH_CHOICES,
+                "--log-with",
+                f"one of {', '.join(LOG_WITH_CHOICES)}",
+            ),
         ]
-        for ok, option, wanted in checks:
-            if not ok:
-                value = getattr(self, option.removeprefix("--").replace("-", "_"))
-                raise EvalError(f"{option} must be {wanted}, got {value!r}")
+        check_options(self, checks)

@@ -3,6 +3,7 @@
 RUN_DIR/eval/eval.json          every number (accuracies as fractions, not percentages)
 RUN_DIR/eval/*.png              the plots, with the `plots` extra
 RUN_DIR/eval/cache/*.pt         frozen features per weights variant, dataset and split
+RUN_DIR/logs/                   with --log-with (or the run's tracker): eval_tracking.py
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from visim.train.atomic_write import write_text_atomically
 from visim.train.evaluation import plots
 from visim.train.evaluation.classification import classify
 from visim.train.evaluation.eval_settings import KAPPA_READOUTS, EvalSettings
+from visim.train.evaluation.eval_tracking import eval_tracker, log_eval
 from visim.train.evaluation.feature_store import FeatureStore
 from visim.train.evaluation.kappa_analysis import ood_auroc
 from visim.train.evaluation.kappa_plots import write_kappa_plots
@@ -84,6 +86,7 @@ def evaluate_run(
     if settings.ood:
         sources["ood"] = open_eval_source("--ood", settings.ood, settings.ood_split)
     device = resolve_device(settings.device)
+    tracker = eval_tracker(settings.log_with, run)
     warnings: list[str] = []
     make_plots = settings.plots
     if make_plots:
@@ -143,11 +146,13 @@ def evaluate_run(
             pretrained, probes["pretrained"], correct, settings.knn_k
         ),
         "kappa": None,
+        "tracker": tracker,
         "plots": [],
         "warnings": warnings,
     }
+    kappas: dict[str, np.ndarray] = {}  # every kappa set the report describes, for a tracker
     if run.has_kappa:
-        report["kappa"] = kappa_section(
+        report["kappa"], kappas = kappa_section(
             run, settings, models["pretrained"], sources, pretrained, correct, log
         )
         report["kappa"]["extremes"] = extreme_images(
@@ -162,7 +167,11 @@ def evaluate_run(
     eval_dir.mkdir(parents=True, exist_ok=True)
     if make_plots and report["kappa"] is not None:
         report["plots"] = write_kappa_plots(report, sources["test"], run, eval_dir)
-    write_text_atomically(eval_dir / "eval.json", json.dumps(json_ready(report), indent=2) + "\n")
+    written = json_ready(report)
+    write_text_atomically(eval_dir / "eval.json", json.dumps(written, indent=2) + "\n")
+    if tracker != "none":
+        log(f"results to the {tracker} tracker")
+        log_eval(tracker, run, written, kappas, eval_dir / "eval.json")
     return report
 
 
@@ -188,9 +197,10 @@ def kappa_section(
     pretrained: dict[str, dict],
     correct: np.ndarray,
     log: Callable[[str], None],
-) -> dict:
-    """The kappa section of the report: the readout's analysis (kappa_report), the AUROCs of
-    every readout the evaluation drew, and the test images' readout kappa as "test_score"."""
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """The kappa section of the report (the readout's analysis (kappa_report), the AUROCs of
+    every readout the evaluation drew, and the test images' readout kappa as "test_score"),
+    and the kappa sets it was made from."""
     workers = run.config.data.workers if settings.workers is None else settings.workers
     reader = KappaReader(
         run, model, settings.kappa_readout, settings.kappa_views, settings.batch_size, workers,
@@ -210,7 +220,7 @@ def kappa_section(
         if ood_read is not None:
             kappas["ood_readout"] = ood_read[settings.kappa_readout]
     readouts = [name for name in KAPPA_READOUTS if name in test_read]
-    return {
+    section = {
         "readout": {"method": settings.kappa_readout, "views": settings.kappa_views},
         **kappa_report(kappas, correct, settings.kappa_bins),
         "by_readout": {
@@ -224,6 +234,7 @@ def kappa_section(
         },
         "test_score": test_read[settings.kappa_readout],
     }
+    return section, kappas
 
 
 def json_ready(value):

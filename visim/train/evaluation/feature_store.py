@@ -7,11 +7,10 @@ from collections.abc import Callable
 
 import torch
 
-from visim.pipeline.eval_loader import clean_batches
 from visim.pipeline.sources import ImageSource
 from visim.train.evaluation.eval_settings import EvalSettings
 from visim.train.evaluation.feature_cache import cache_file, cached, data_identity, file_digest
-from visim.train.evaluation.features import extract_features
+from visim.train.evaluation.features import source_features
 from visim.train.evaluation.run_loading import EvaluatedRun
 
 
@@ -30,7 +29,7 @@ class FeatureStore:
     ):
         self.run = run
         self.batch_size = settings.batch_size
-        self.workers = run.config.data.workers if settings.workers is None else settings.workers
+        self.workers = settings.workers
         self.device = device
         self.log = log
         self.cache_dir = run.run_dir.path / "eval" / "cache"
@@ -70,10 +69,15 @@ class FeatureStore:
 
         def compute() -> dict[str, torch.Tensor]:
             self.log(f"features: {described}, {len(source)} images")
-            batches = clean_batches(
-                source, self.run.config.recipe, self.batch_size, self.device, self.workers
+            return source_features(
+                self.run,
+                model,
+                source,
+                batch_size=self.batch_size,
+                device=self.device,
+                workers=self.workers,
+                with_kappa=with_kappa,
             )
-            return extract_features(model, batches, with_kappa)
 
         path = cache_file(self.cache_dir, variant, source.location, source.split)
         payload, hit = cached(path, fingerprint, compute)

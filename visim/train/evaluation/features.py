@@ -1,14 +1,54 @@
-"""Frozen backbone features and kappa of every image a batch iterator yields."""
+"""Frozen backbone features and kappa of every image of a source, as `visim eval` reads them.
+
+source_features is the one way eval (through its cache) and embed compute them, so that both
+give an image the same features and the same kappa.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 
+from visim.pipeline.eval_loader import EvalBatch, clean_batches
+from visim.pipeline.sources import ImageSource
+from visim.train.evaluation.run_loading import EvaluatedRun
+
 # no_grad rather than inference_mode: the features go on to fit the linear probe with autograd,
 # which refuses inference tensors.
+
+# progress(images done, images in the source), after each batch.
+Progress = Callable[[int, int], None]
+
+
+def source_features(
+    run: EvaluatedRun,
+    model: nn.Module,
+    source: ImageSource,
+    *,
+    batch_size: int,
+    device: torch.device,
+    workers: int | None,
+    with_kappa: bool,
+    with_projections: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, torch.Tensor]:
+    """extract_features of every readable image of `source`, un-augmented (resized and
+    centre-cropped per the run's recipe). workers None: the run's --workers."""
+    batches = clean_batches(
+        source, run.config.recipe, batch_size, device, run.loader_workers(workers)
+    )
+    if progress is not None:
+        batches = _reporting(batches, len(source), progress)
+    return extract_features(model, batches, with_kappa, with_projections)
+
+
+def _reporting(batches: Iterable[EvalBatch], total: int, progress: Progress) -> Iterator[EvalBatch]:
+    for batch in batches:
+        yield batch
+        # Batches come in source order: the last index says how far the source has been read.
+        progress(int(batch.indices[-1]) + 1, total)
 
 
 @torch.no_grad()
@@ -16,24 +56,20 @@ def extract_features(
     model: nn.Module,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
     with_kappa: bool,
+    with_projections: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Run (images, labels, indices) batches through the model in eval mode.
 
     Returns CPU tensors: "features" float32 [N, feature_dim], "labels" int64 [N], "indices"
-    int64 [N] (positions in the source, for finding images again), and with_kappa: "kappa"
-    float32 [N] from the model's posterior on the same inputs.
+    int64 [N] (positions in the source, for finding images again), with_kappa: "kappa"
+    float32 [N] from the model's posterior on the same inputs, and with_projections:
+    "projections" float32 [N, proj_dim], the projector's output.
     """
     model.eval()  # BN uses its running statistics: features do not depend on the batch
     columns: dict[str, list[torch.Tensor]] = {"features": [], "labels": [], "indices": []}
-    if with_kappa:
-        columns["kappa"] = []
     for images, labels, indices in batches:
-        if with_kappa:
-            features, kappa = _features_and_kappa(model, images)
-            columns["kappa"].append(kappa.float().cpu())
-        else:
-            features = model.encode(images)
-        columns["features"].append(features.float().cpu())
+        for name, values in _forward(model, images, with_kappa, with_projections).items():
+            columns.setdefault(name, []).append(values.float().cpu())
         columns["labels"].append(labels.cpu().long())
         columns["indices"].append(indices.cpu().long())
     if not columns["features"]:
@@ -41,17 +77,33 @@ def extract_features(
     return {name: torch.cat(parts) for name, parts in columns.items()}
 
 
-def _features_and_kappa(
-    model: nn.Module, images: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One forward pass for both: the posterior runs the backbone, whose output is kept."""
-    captured: list[torch.Tensor] = []
-    hook = model.backbone.register_forward_hook(lambda module, args, out: captured.append(out))
+def _forward(
+    model: nn.Module, images: torch.Tensor, with_kappa: bool, with_projections: bool
+) -> dict[str, torch.Tensor]:
+    """One forward pass for all outputs asked for: "features" [B, feature_dim], and "kappa"
+    [B], "projections" [B, proj_dim]. The posterior runs the backbone and the projector, whose
+    outputs are kept on the way."""
+    if not with_kappa:
+        features = model.encode(images)
+        if with_projections:
+            return {"features": features, "projections": model.projector(features)}
+        return {"features": features}
+    captured: dict[str, torch.Tensor] = {}
+    modules = {"features": model.backbone}
+    if with_projections:
+        modules["projections"] = model.projector
+    hooks = [
+        module.register_forward_hook(
+            lambda module, args, out, name=name: captured.setdefault(name, out)
+        )
+        for name, module in modules.items()
+    ]
     try:
         _, kappa = model.posterior(images)
     finally:
-        hook.remove()
-    return captured[0], kappa  # [B, feature_dim], [B]
+        for hook in hooks:
+            hook.remove()
+    return {**captured, "kappa": kappa}
 
 
 @torch.no_grad()

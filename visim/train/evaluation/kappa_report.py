@@ -42,30 +42,32 @@ def kappa_report(
 
 def extreme_images(
     test: dict[str, torch.Tensor],
-    probe_correct: torch.Tensor,
+    probe_correct: torch.Tensor | None,
     source: ImageSource,
     count: int,
 ) -> dict[str, list[dict]]:
     """The `count` highest- and lowest-kappa test images, most extreme first.
 
-    Each: "index" in the source, "item" (a name the user can find), "label", "kappa",
-    "probe_correct". `test` holds "kappa" and "indices" as extract_features returns them.
+    Each: "index" in the source, "item" (a name the user can find), "label", "kappa", and
+    with probe_correct, "probe_correct". `test` holds "kappa" and "indices" as
+    extract_features returns them.
     """
     order = torch.argsort(test["kappa"], descending=True, stable=True)
     count = min(count, len(order))
     if count == 0:
         return {}
     picks = {"highest": order[:count], "lowest": order[len(order) - count :].flip(0)}
-    return {
-        side: [
-            {
-                "index": int(test["indices"][p]),
-                "item": source.describe(int(test["indices"][p])),
-                "label": source.classes[int(test["labels"][p])],
-                "kappa": float(test["kappa"][p]),
-                "probe_correct": bool(probe_correct[p]),
-            }
-            for p in positions
-        ]
-        for side, positions in picks.items()
-    }
+
+    def image(p: int) -> dict:
+        index = int(test["indices"][p])
+        found = {
+            "index": index,
+            "item": source.describe(index),
+            "label": source.classes[int(test["labels"][p])],
+            "kappa": float(test["kappa"][p]),
+        }
+        if probe_correct is not None:
+            found["probe_correct"] = bool(probe_correct[p])
+        return found
+
+    return {side: [image(p) for p in positions] for side, positions in picks.items()}

@@ -11,11 +11,8 @@ from safetensors.torch import load_file
 from visim.models.siamese import SiameseModel, build_model
 from visim.train.checkpoint import load_checkpoint
 from visim.train.config import ConfigError, TrainConfig
+from visim.train.evaluation.eval_error import EvalError
 from visim.train.run_dir import RunDir
-
-
-class EvalError(ValueError):
-    """Evaluation cannot go on; the message is one line naming the argument at fault."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +24,11 @@ class EvaluatedRun:
     @property
     def has_kappa(self) -> bool:
         return self.config.model.method == "vi-simsiam"
+
+    def loader_workers(self, requested: int | None) -> int:
+        """Data-loading processes for reading images for this run: `requested`, else the
+        run's own --workers."""
+        return self.config.data.workers if requested is None else requested
 
     def random_model(self) -> SiameseModel:
         """The weights training started from: seeded with the run's seed, as the trainer does.

@@ -1,0 +1,15 @@
+"""How a command fails: one red line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Print `message` as an error and return the Exit to raise (raise fail(...) from None)."""
+    Console(stderr=True).print(
+        f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True
+    )
+    return typer.Exit(code)

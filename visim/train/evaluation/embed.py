@@ -1,0 +1,154 @@
+"""`visim embed`: a run's frozen model over any source, one Parquet row per image.
+
+Features and kappa come from source_features, exactly as `visim eval` computes them for its
+test set. The table, in source order, one row per image (unreadable ones included, with
+nulls where they have no value):
+
+    index        int64     position in the source
+    item         string    where the image is: its path, or file[index] for array sources
+    label        int64     the source's label; class: its name
+    kappa        float32   VI-SimSiam only: concentration of the image's posterior
+    kappa_rank   int64     VI-SimSiam only: 0 for the lowest kappa (the most uncertain image)
+    embedding    float32[feature_dim]   backbone features
+    projection   float32[proj_dim]      the projector's output, with --projections
+
+The run, the weights and the data are stored as JSON in the file's schema metadata ("visim").
+The file is written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from visim.pipeline.sources import ImageSource
+from visim.train.atomic_write import write_atomically
+from visim.train.evaluation.embed_settings import EmbedSettings
+from visim.train.evaluation.eval_error import EvalError
+from visim.train.evaluation.evaluate import open_eval_source, resolve_device
+from visim.train.evaluation.features import Progress, source_features
+from visim.train.evaluation.kappa_analysis import kappa_summary
+from visim.train.evaluation.kappa_report import extreme_images
+from visim.train.evaluation.parquet_table import require_pyarrow, write_parquet
+from visim.train.evaluation.run_loading import EvaluatedRun, open_run
+
+UNREADABLE_NAMED = 10  # in the summary; the table has them all
+VECTOR_COLUMNS = ("embedding", "projection")
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    out: Path
+    rows: int  # = images in the source
+    columns: list[str]
+    widths: dict[str, int]  # floats per row of the vector columns: embedding, projection
+    kappa: dict | None  # kappa_summary of the readable images; None for SimSiam
+    extremes: dict[str, list[dict]]  # "lowest" / "highest" kappa images, as extreme_images
+    unreadable: int
+    unreadable_items: list[str]  # the first UNREADABLE_NAMED of them
+
+
+def embed_run(
+    run_dir: Path, settings: EmbedSettings, progress: Progress | None = None
+) -> EmbedResult:
+    """Write settings.out for the run at `run_dir`; EvalError, with a one-line message naming
+    the argument at fault, before any expensive work when something cannot work."""
+    out = Path(settings.out)
+    if out.is_dir():
+        raise EvalError(f"--out {out}: is a directory; name the .parquet file to write")
+    if out.exists() and not settings.force:
+        raise EvalError(f"--out {out}: already exists; pass --force to overwrite it")
+    require_pyarrow()
+    run = open_run(run_dir, settings.checkpoint)
+    source = open_eval_source("--data", settings.data, settings.split)
+    device = resolve_device(settings.device)
+    model = run.pretrained_model().to(device)
+    try:
+        features = source_features(
+            run,
+            model,
+            source,
+            batch_size=settings.batch_size,
+            device=device,
+            workers=settings.workers,
+            with_kappa=run.has_kappa,
+            with_projections=settings.projections,
+            progress=progress,
+        )
+    except ValueError as error:  # not one image of the source could be read
+        raise EvalError(f"--data {settings.data}: {error}") from None
+
+    columns, nulls = table_columns(source, features)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    metadata = table_metadata(run, source, features)
+    write_atomically(out, lambda temporary: write_parquet(temporary, columns, nulls, metadata))
+
+    missing = np.flatnonzero(nulls["embedding"])
+    return EmbedResult(
+        out=out,
+        rows=len(source),
+        columns=list(columns),
+        widths={name: columns[name].shape[1] for name in VECTOR_COLUMNS if name in columns},
+        kappa=kappa_summary(features["kappa"].numpy()) if "kappa" in features else None,
+        extremes=(
+            extreme_images(features, None, source, settings.summary_images)
+            if "kappa" in features
+            else {}
+        ),
+        unreadable=len(missing),
+        unreadable_items=[source.describe(int(i)) for i in missing[:UNREADABLE_NAMED]],
+    )
+
+
+def table_columns(
+    source: ImageSource, features: dict[str, torch.Tensor]
+) -> tuple[dict[str, np.ndarray | list[str]], dict[str, np.ndarray]]:
+    """(columns, nulls) of the table: one row per source item, `features` (source_features'
+    dict, readable images only) scattered to their rows."""
+    count = len(source)
+    rows = features["indices"].numpy()  # [M] source positions of the readable images
+    missing = np.ones(count, dtype=bool)
+    missing[rows] = False
+    labels = np.asarray(source.labels, dtype=np.int64)
+    columns: dict[str, np.ndarray | list[str]] = {
+        "index": np.arange(count, dtype=np.int64),
+        "item": [source.describe(i) for i in range(count)],
+        "label": labels,
+        "class": [source.classes[label] for label in labels],
+    }
+    if "kappa" in features:
+        kappa = features["kappa"].numpy()  # [M]
+        rank = np.empty(len(kappa), dtype=np.int64)
+        rank[np.argsort(kappa, kind="stable")] = np.arange(len(kappa))
+        columns["kappa"] = _scatter(kappa, rows, count)
+        columns["kappa_rank"] = _scatter(rank, rows, count)
+    columns["embedding"] = _scatter(features["features"].numpy(), rows, count)  # [N, D]
+    if "projections" in features:
+        columns["projection"] = _scatter(features["projections"].numpy(), rows, count)
+    nulls = {name: missing for name in ("kappa", "kappa_rank", "embedding", "projection")}
+    return columns, nulls
+
+
+def _scatter(values: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
+    """values [M, ...] at `rows` of a zero array [count, ...] (the other rows become nulls)."""
+    full = np.zeros((count, *values.shape[1:]), dtype=values.dtype)
+    full[rows] = values
+    return full
+
+
+def table_metadata(run: EvaluatedRun, source: ImageSource, features: dict) -> dict:
+    return {
+        "run_dir": str(run.run_dir.path),
+        "weights": str(run.weights),
+        "method": run.config.model.method,
+        "arch": run.config.model.arch,
+        "data": source.location,
+        "split": source.split,
+        "images": len(source),
+        "readable": int(len(features["indices"])),
+        "embedding": "backbone features of the un-augmented image (resized, centre-cropped)",
+        "kappa_rank": "0 for the lowest kappa",
+    }

@@ -1,0 +1,32 @@
+"""The experiment trackers --log-with can name, and whether each one's package is installed.
+
+Each tracker is an extra of the same name (pip install 'visim[tensorboard]'); asking for one
+whose package is missing is a one-line error naming that extra, before any work starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# --log-with value -> the module it needs.
+TRACKER_MODULES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "aim": "aim"}
+LOG_WITH_CHOICES = ("none", *TRACKER_MODULES)
+
+
+class TrackerUnavailable(ValueError):
+    """The tracker asked for cannot be used here; the message is one line naming the extra."""
+
+
+def require_tracker(name: str, option: str = "--log-with") -> None:
+    """TrackerUnavailable unless `name` is a tracker whose package imports here."""
+    if name not in TRACKER_MODULES:
+        raise TrackerUnavailable(
+            f"{option} must be one of {', '.join(LOG_WITH_CHOICES)}, got {name!r}"
+        )
+    try:
+        importlib.import_module(TRACKER_MODULES[name])
+    except ImportError:
+        raise TrackerUnavailable(
+            f"{option} {name}: the {name} package is not installed; "
+            f"run: pip install 'visim[{name}]'"
+        ) from None
