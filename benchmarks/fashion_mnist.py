@@ -59,7 +59,8 @@ def markdown(summary: dict) -> str:
         *markdown_table(summary["runs"]),
         "",
         f"A randomly initialised backbone (same seed, same eval): kNN "
-        f"{percent(random_init['knn']['top1'])}, probe {percent(random_init['linear_probe']['top1'])}.",
+        f"{percent(random_init['knn']['top1'])}, "
+        f"probe {percent(random_init['linear_probe']['top1'])}.",
         "",
         "Commands:",
         "",

@@ -58,6 +58,23 @@ def test_the_moment_head_gets_the_least_squares_gradient_of_log_one_plus_c():
     assert head.linear.bias.grad.item() == pytest.approx(expected.item(), rel=1e-4)
 
 
+def test_a_moment_head_step_moves_kappa_alike_whatever_the_scale_of_its_input():
+    # Raw predictor activations have |x|^2 in the hundreds: a least-squares step on them
+    # overshot to kappa ~1e7 in a few steps. The head reads unit-length input instead.
+    torch.manual_seed(0)
+    features, cosine = torch.randn(16, 32), torch.rand(16) * 0.5
+    moved = []
+    for scale in (1.0, 100.0):
+        head = KappaHead(32, param="moment", sphere_dim=DIM)
+        optimizer = torch.optim.SGD(head.parameters(), lr=0.5)
+        vi_sample_losses(cosine, head(features * scale), DIM, "relative").mean().backward()
+        optimizer.step()
+        moved.append(head(features * scale).detach())
+    torch.testing.assert_close(moved[0], moved[1])
+    # One step towards the batch's mean log(1 + c) stays on the scale of the fit.
+    assert moved[0].max() < 10 * kappa_from_moment(torch.log1p(cosine).mean(), DIM)
+
+
 def test_the_moment_head_starts_every_image_at_the_uniforms_concentration():
     head = KappaHead(16, param="moment", sphere_dim=DIM)
     kappa = head(torch.randn(8, 16))
@@ -85,6 +102,8 @@ def test_a_detached_kappa_head_sends_no_gradient_to_the_encoder(detach):
         method="vi-simsiam", cifar_stem=True, proj_dim=32, pred_hidden_dim=8, kappa_detach=detach
     )
     model = build_model(config)
+    with torch.no_grad():  # as after training: a zero-initialised head passes no gradient on
+        model.kappa_head.linear.weight.normal_()
     out = model(torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16))
     (out.kappa1.sum() + out.kappa2.sum()).backward()  # a loss of kappa alone
     reached = [p.grad is not None and p.grad.abs().sum() > 0 for p in model.backbone.parameters()]

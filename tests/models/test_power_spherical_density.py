@@ -1,4 +1,4 @@
-"""log_prob, entropy, KL to uniform and mean against METHOD.md's tables and the closed forms."""
+"""log_prob, entropy, KL to uniform and mean against reference values and the closed forms."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ TABLE_ATOL = {torch.float32: 5e-3, torch.float64: 2e-6}
 # Error relative to the sum of |terms| of the closed form (the size of its cancellations).
 CLOSED_FORM_RTOL = {torch.float32: 1e-6, torch.float64: 1e-12}
 
-LOG_PROB_TABLE = [  # d, kappa, c = mu.x, log_prob (METHOD.md section 3)
+LOG_PROB_TABLE = [  # d, kappa, c = mu.x, log_prob of the closed form (docs/method.md section 3)
     (3, 1, 1.0, -1.837877),
     (3, 10, 0.5, -3.009950),
     (3, 100, 0.9, -3.045233),

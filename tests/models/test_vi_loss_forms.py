@@ -48,9 +48,7 @@ def test_the_kappa_gradient_is_the_likelihoods_in_every_form(form):
         ("unweighted", lambda k: torch.ones_like(k)),
     ],
 )
-def test_the_encoders_gradient_through_the_cosine_is_the_forms_weight_over_one_plus_c(
-    form, weight
-):
+def test_the_encoders_gradient_through_the_cosine_is_the_forms_weight_over_one_plus_c(form, weight):
     cosine, kappa = cosines_and_kappas()
     vi_sample_losses(cosine, kappa, DIM, form).sum().backward()
     expected = -weight(kappa.detach()) / (1 + cosine.detach())

@@ -163,9 +163,10 @@ def test_a_view_readout_reports_every_readout_and_scores_images_with_the_chosen_
     for aurocs in kappa["by_readout"].values():
         assert 0 <= aurocs["auroc_correct"] <= 1 and 0 <= aurocs["ood_auroc"] <= 1
     # The bins and the OOD AUROC follow the chosen readout, not the centre crop.
-    assert kappa["vs_probe_correctness"]["auroc_correct"] == kappa["by_readout"]["median"][
-        "auroc_correct"
-    ]
+    assert (
+        kappa["vs_probe_correctness"]["auroc_correct"]
+        == kappa["by_readout"]["median"]["auroc_correct"]
+    )
     assert kappa["ood_auroc"] == kappa["by_readout"]["median"]["ood_auroc"]
     assert {"clean", "augmented", "ood", "readout", "ood_readout"} <= set(kappa["summary"])
     assert kappa["summary"]["augmented"]["count"] == 6 * 3  # the readout's own views

@@ -33,7 +33,7 @@ def loader_workers(requested: int | None, device: str, cpu_count: int) -> int:
 
 
 def fail(message: str, code: int = EXIT_BAD_OPTION) -> typer.Exit:
-    Console(stderr=True).print(
+    Console(stderr=True, emoji=False).print(
         f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True
     )
     return typer.Exit(code)
@@ -41,7 +41,7 @@ def fail(message: str, code: int = EXIT_BAD_OPTION) -> typer.Exit:
 
 def progress_printer() -> Callable[[str], None]:
     """One line per event on stderr, so that stdout holds the table alone."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, emoji=False)
     return lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
@@ -65,9 +65,9 @@ def repeat_command(subcommand: str, options: dict[str, object]) -> str:
 
 def publish(report: TableReport, json_out: Path | None, markdown_out: Path | None) -> None:
     """Print the table and findings; write the files asked for; exit 1 if nothing ran."""
-    console = Console()
+    console = Console(emoji=False)
     if not console.is_terminal:  # a log file: room for every column instead of 80
-        console = Console(width=WIDE_LOG)
+        console = Console(width=WIDE_LOG, emoji=False)
     console.print(report.rich_table())
     for line in report.findings:
         console.print(f"- {line}", highlight=False, markup=False)

@@ -73,7 +73,7 @@ class _Display:
 
 @contextmanager
 def _display() -> Iterator[_Display]:
-    display = _Display(Console(stderr=True))
+    display = _Display(Console(stderr=True, emoji=False))
     with display.bar:
         yield display
 
@@ -124,7 +124,9 @@ def pipeline(
     except ValueError as error:  # SourceError is a ValueError too
         raise fail(str(error)) from None
     if BASELINE not in {c.name for c in contenders}:
-        Console(stderr=True).print(f"note: '{BASELINE}' is not in --backends: no ratios this run")
+        Console(stderr=True, emoji=False).print(
+            f"note: '{BASELINE}' is not in --backends: no ratios this run"
+        )
     write_settings = bench_write_settings(settings.workers)
 
     with _display() as display:

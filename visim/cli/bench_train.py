@@ -50,7 +50,7 @@ def compile_arch_names(option: str, value: str) -> tuple[str, ...] | None:
 def print_plan(bench: TrainBench) -> None:
     """--dry-run: each case with its estimate, in the order they would run, and the total."""
     prepare, cases = plan(bench)
-    console = Console(width=WIDE_LOG, highlight=False)
+    console = Console(width=WIDE_LOG, highlight=False, emoji=False)
     if prepare:
         console.print(f"  {prepare:6.0f} s  preparing the real backends' data", markup=False)
     for i, planned in enumerate(cases, start=1):

@@ -111,4 +111,4 @@ def convert(
         raise fail(f"{error}; nothing written to {out}", 1) from None
     except KeyboardInterrupt:
         raise fail(f"interrupted; nothing written to {out}", 130) from None
-    _print_summary(Console(), result)
+    _print_summary(Console(emoji=False), result)

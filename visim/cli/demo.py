@@ -94,7 +94,7 @@ def demo(
 
     A re-run reuses what is done, and resumes an interrupted pre-training from its checkpoint.
     """
-    console = Console()
+    console = Console(emoji=False)
     try:
         settings = DemoSettings(
             out=out,

@@ -72,7 +72,7 @@ def embed(
         raise fail(str(error), EXIT_BAD_OPTION) from None
     except KeyboardInterrupt:
         raise fail(f"interrupted; nothing written to {out}", EXIT_INTERRUPTED) from None
-    print_summary(Console(), result)
+    print_summary(Console(emoji=False), result)
 
 
 def print_summary(console: Console, result: EmbedResult) -> None:

@@ -84,7 +84,7 @@ def evaluate(
     """Frozen-feature kNN and linear probe against a random init, and the kappa analysis."""
     options = dict(locals())
     run_dir = options.pop("run_dir")
-    console = Console()
+    console = Console(emoji=False)
     try:
         settings = EvalSettings(**options)
         report = evaluate_run(
@@ -93,7 +93,7 @@ def evaluate(
             log=lambda line: console.print(f"[dim]{escape(line)}[/dim]", highlight=False),
         )
     except EvalError as error:
-        Console(stderr=True).print(
+        Console(stderr=True, emoji=False).print(
             f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True
         )
         raise typer.Exit(EXIT_BAD_OPTION) from None

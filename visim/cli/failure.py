@@ -9,7 +9,7 @@ from rich.markup import escape
 
 def fail(message: str, code: int) -> typer.Exit:
     """Print `message` as an error and return the Exit to raise (raise fail(...) from None)."""
-    Console(stderr=True).print(
+    Console(stderr=True, emoji=False).print(
         f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True
     )
     return typer.Exit(code)

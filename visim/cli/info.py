@@ -20,7 +20,7 @@ def info(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    console = Console()
+    console = Console(emoji=False)
 
     versions = Table(title="Versions", show_header=False)
     versions.add_row("python", report["python"])

@@ -23,7 +23,7 @@ ShowProgress = Callable[[str, int, int], None]
 def phase_progress_bar(labels: dict[str, str]) -> Iterator[ShowProgress]:
     """One bar per phase, labelled labels[phase]; gone when done, so that errors and the
     summary print below a clean line."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, emoji=False)
     # A bar redrawn in place means nothing in a log file: show it on terminals only.
     with Progress(
         TextColumn("{task.description}"),

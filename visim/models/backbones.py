@@ -1,4 +1,4 @@
-"""torchvision ResNets without their classifier, as SimSiam's backbone (METHOD.md section 1).
+"""torchvision ResNets without their classifier, as SimSiam's backbone (docs/method.md section 1).
 
 The module stays a torchvision ResNet, so its state_dict loads into torchvision.models.resnet*
 (only fc.* missing): an exported backbone needs nothing from visim to be used elsewhere.

@@ -26,7 +26,7 @@ def kappa_statistics(kappa: torch.Tensor, kappa_max: float | None = None) -> dic
     the fraction pinned at the clamp.
 
     A spread that shrinks to nothing means kappa has stopped telling images apart; a fraction
-    at the clamp that keeps growing is the signature of collapse (METHOD.md 2).
+    at the clamp that keeps growing is the signature of collapse (docs/method.md 2).
     """
     if kappa.dim() != 1:
         raise ValueError(f"kappa must have shape [B], got {tuple(kappa.shape)}")

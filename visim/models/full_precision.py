@@ -1,7 +1,7 @@
 """Run numerically delicate code in float32 or float64, whatever autocast says outside.
 
 Power Spherical log-densities sit near 5000 at d = 2048 with a per-sample spread of a few
-units: bf16 (8 bits of mantissa) cannot represent that difference (METHOD.md section 3).
+units: bf16 (8 bits of mantissa) cannot represent that difference (docs/method.md section 3).
 """
 
 from __future__ import annotations

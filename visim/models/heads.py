@@ -1,4 +1,4 @@
-"""SimSiam's projector and predictor MLPs (Chen & He 2021; METHOD.md section 1)."""
+"""SimSiam's projector and predictor MLPs (Chen & He 2021; docs/method.md section 1)."""
 
 from __future__ import annotations
 

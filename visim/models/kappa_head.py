@@ -1,4 +1,4 @@
-"""The per-image concentration kappa of VI-SimSiam's posterior (METHOD.md section 2)."""
+"""The per-image concentration kappa of VI-SimSiam's posterior (docs/method.md section 2)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,10 @@ class KappaHead(nn.Module):
     kappa with sufficient statistic log(1 + c), so the likelihood's optimum for an input is
     the kappa whose expectation matches the observed mean log(1 + c). The head's gradient is
     that of a least-squares fit of log(1 + c) (_MomentToKappa), well scaled at every kappa
-    (our choice; docs/method.md).
+    (our choice; docs/method.md). The head reads its input scaled to unit length: an SGD step
+    on a least-squares fit moves the output by lr * |x|^2 times the error, so with raw
+    features (|x|^2 in the hundreds) a step overshoots towards log 2, where kappa is ~1e9; on
+    unit inputs the step is lr times the error whatever the features' scale.
     """
 
     def __init__(
@@ -109,7 +112,10 @@ class KappaHead(nn.Module):
         # float32 whatever autocast says: late in training kappa is ~1e4, where bf16 steps by 64.
         with autocast_disabled(features.device):
             weight, bias = self.linear.weight.float(), self.linear.bias.float()
-            raw = F.linear(features.float(), weight, bias).squeeze(-1)  # [B, 1] -> [B]
+            features = features.float()
+            if self.param == "moment":
+                features = F.normalize(features, dim=-1)
+            raw = F.linear(features, weight, bias).squeeze(-1)  # [B, 1] -> [B]
             if self.param == "moment":
                 kappa = _MomentToKappa.apply(raw, self.sphere_dim) + self.floor
             else:

@@ -1,4 +1,4 @@
-"""SimSiam's negative cosine and VI-SimSiam's Power Spherical objectives (METHOD.md 1-2).
+"""SimSiam's negative cosine and VI-SimSiam's Power Spherical objectives (docs/method.md 1-2).
 
 The stop-gradient on the targets lives here, so no caller can forget it, and everything is
 computed in float32 (float64 stays float64) with autocast disabled.
@@ -113,7 +113,7 @@ def vi_simsiam_loss(
     kappa2: torch.Tensor,
     form: str = "nll",
 ) -> torch.Tensor:
-    """1/2 [l(mu1, kappa1; t2) + l(mu2, kappa2; t1)], batch mean (METHOD.md section 2).
+    """1/2 [l(mu1, kappa1; t2) + l(mu2, kappa2; t1)], batch mean (docs/method.md section 2).
 
     `form` picks the gradients (vi_sample_losses); the value is the NLL in every form.
     Around -log area(S^{D-1}) at initialisation (-4898.38 at D = 2048): subtract

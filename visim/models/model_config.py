@@ -13,10 +13,10 @@ METHODS = ("simsiam", "vi-simsiam")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Model settings; defaults are SimSiam's ImageNet heads (METHOD.md section 1).
+    """Model settings; defaults are SimSiam's ImageNet heads (docs/method.md section 1).
 
     projector_layers None means SimSiam's choice: 3, or 2 with the CIFAR stem. kappa_* only
-    matter for method "vi-simsiam" (METHOD.md section 2).
+    matter for method "vi-simsiam" (docs/method.md section 2).
     """
 
     method: str = "simsiam"

@@ -1,4 +1,4 @@
-"""The Power Spherical distribution on S^{d-1} (De Cao & Aziz 2020; METHOD.md section 3).
+"""The Power Spherical distribution on S^{d-1} (De Cao & Aziz 2020; docs/method.md section 3).
 
 density p(x) = (1 + mu.x)^kappa / N(kappa, d), with alpha = (d-1)/2 + kappa, beta = (d-1)/2 and
 log N = (alpha+beta) log 2 + beta log pi + lgamma(alpha) - lgamma(alpha+beta).
@@ -131,7 +131,7 @@ class PowerSpherical(Distribution):
 
 @register_kl(PowerSpherical, HypersphericalUniform)
 def _kl_power_spherical_uniform(p: PowerSpherical, q: HypersphericalUniform) -> torch.Tensor:
-    """KL(p || uniform) = -H(p) + log area(S^{d-1}) (METHOD.md section 3)."""
+    """KL(p || uniform) = -H(p) + log area(S^{d-1}) (docs/method.md section 3)."""
     if p.event_shape != q.event_shape:
         raise ValueError(
             f"both distributions must live on the same sphere: PowerSpherical in "

@@ -26,7 +26,7 @@ unit_sphere = _UnitSphere()
 
 
 def log_sphere_area(dim: int) -> float:
-    """log of the surface area of S^{dim-1}: log(2 pi^(dim/2) / Gamma(dim/2)) (METHOD.md 3)."""
+    """log of the surface area of S^{dim-1}: log(2 pi^(dim/2) / Gamma(dim/2)) (docs/method.md 3)."""
     if dim < 2:
         raise ValueError(f"dim must be at least 2 (S^{{dim-1}} in R^dim), got {dim}")
     return math.log(2.0) + 0.5 * dim * math.log(math.pi) - math.lgamma(0.5 * dim)

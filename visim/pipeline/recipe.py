@@ -1,6 +1,6 @@
 """The SimSiam augmentation recipe as data, executed identically by every backend.
 
-Parameters follow SimSiam (Chen & He 2021, appendix A); see METHOD.md section 1.
+Parameters follow SimSiam (Chen & He 2021, appendix A); see docs/method.md section 1.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SimSiam's optimiser: SGD with momentum over named parameter groups (METHOD.md section 1).
+"""SimSiam's optimiser: SGD with momentum over named parameter groups (docs/method.md section 1).
 
 The fused implementation: one kernel updates every parameter, and it takes a `found_inf`
 flag on the device that turns the whole update into a no-op, so a non-finite step is skipped

@@ -141,7 +141,7 @@ class SilentDisplay:
 def make_display(*, is_main_process: bool, quiet: bool) -> Display:
     if not is_main_process:
         return SilentDisplay()
-    console = Console()
+    console = Console(emoji=False)
     if quiet or not console.is_terminal:
         return PlainDisplay()
     return LiveDisplay(console)

@@ -1,4 +1,4 @@
-"""What kappa says about the test images (METHOD.md section 4).
+"""What kappa says about the test images (docs/method.md section 4).
 
 kappa is the Power Spherical concentration predicted per image: high kappa should mean a
 confident representation, so it should rank correct probe answers above wrong ones, drop under

@@ -1,4 +1,4 @@
-"""The kappa section of eval.json for a VI-SimSiam run (METHOD.md section 4)."""
+"""The kappa section of eval.json for a VI-SimSiam run (docs/method.md section 4)."""
 
 from __future__ import annotations
 
