@@ -101,10 +101,14 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown configuration(s) {unknown}; known: {', '.join(CONFIGURATIONS)}")
 
-    summary = {
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "runs": {},
-    }
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    settings.pop("configurations")
+    summary = {"settings": settings, "runs": {}}
+    results_file = RESULTS / "fashion_mnist.json"
+    if results_file.exists():  # runs with the same settings accumulate; a rerun replaces its row
+        recorded = json.loads(results_file.read_text())
+        if recorded.get("settings") == settings:
+            summary["runs"] = recorded["runs"]
     for name in names:  # the record is rewritten after each run: a crash loses one run only
         summary["runs"][name] = run_configuration(
             name,
@@ -116,7 +120,7 @@ def main() -> None:
             args.workers,
         )
         summary["environment"] = environment_report()
-        (RESULTS / "fashion_mnist.json").write_text(json.dumps(summary, indent=2) + "\n")
+        results_file.write_text(json.dumps(summary, indent=2) + "\n")
         (RESULTS / "fashion_mnist.md").write_text(markdown(summary))
     print(markdown(summary))
 
