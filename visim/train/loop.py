@@ -73,9 +73,10 @@ def train_process(
     # The accelerator comes first: it picks this process's CUDA device, which loaders need.
     accelerator, precision = _make_accelerator(config, cpu, run_dir)
     if accelerator.device.type == "cpu":
-        # Gradients that decay into float32's subnormal range make CPU matrix products several
-        # times slower: a VI-SimSiam Fashion-MNIST run stepped at 19 images/s with them and
-        # 50+ with them flushed to zero, logging the same losses (benchmarks/fashion_mnist.md).
+        # Values in float32's subnormal range make CPU matrix products several times slower.
+        # VI-SimSiam's first hundred steps on Fashion-MNIST ran at 10-19 images/s without this
+        # and 50-57 with it, logging the same losses (separate runs on a shared 2-core EPYC,
+        # so a hint rather than a measurement: benchmarks/fashion_mnist.md).
         torch.set_flush_denormal(True)
     try:
         check_batch_split(config.optim.batch_size, accelerator.num_processes)
