@@ -11,6 +11,7 @@ import torch
 
 from visim.pipeline.batch import Batch
 from visim.pipeline.recipe import AugmentationRecipe
+from visim.pipeline.sources import AUTO_SPLIT
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class LoaderSpec:
     world_size: int = 1
     local_rank: int = 0  # picks the GPU on this machine
     workers: int = 2
-    split: str = "train"
+    split: str = AUTO_SPLIT  # "train" where the source has splits, else the whole source
     shuffle: bool = True
     channels_last: bool = True
     # Only the synthetic backend uses this: how many samples make an epoch.

@@ -19,7 +19,8 @@ import torch
 
 from visim.pipeline.backends import make_loader
 from visim.pipeline.loader_spec import LoaderSpec
-from visim.pipeline.sources import ImageSource, SourceError, open_source
+from visim.pipeline.loader_workers import default_loader_workers
+from visim.pipeline.sources import ImageSource, SourceError, open_split
 from visim.train.atomic_write import write_text_atomically
 from visim.train.evaluation import plots
 from visim.train.evaluation.classification import classify
@@ -45,11 +46,16 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def open_eval_source(option: str, location: str, split: str) -> ImageSource:
+def open_eval_source(option: str, location: str, split: str, preferred: str) -> ImageSource:
+    """The data of `option`; split auto means `preferred` where the source has splits."""
     try:
-        return open_source(location, split)
+        return open_split(location, split, preferred)
     except SourceError as error:
         raise EvalError(f"{option} {location}: {error}") from None
+
+
+def same_images(first: ImageSource, second: ImageSource) -> bool:
+    return (first.location, first.split) == (second.location, second.split)
 
 
 def check_same_classes(train: ImageSource, test: ImageSource) -> None:
@@ -77,13 +83,22 @@ def evaluate_run(
     expensive work when the run, the data or the options cannot be evaluated.
     """
     run = open_run(run_dir, settings.checkpoint)
-    sources = {"train": open_eval_source("--train", settings.train, settings.train_split)}
-    sources["test"] = open_eval_source("--test", settings.test, settings.test_split)
+    sources = {
+        "train": open_eval_source("--train", settings.train, settings.train_split, "train"),
+        "test": open_eval_source("--test", settings.test, settings.test_split, "test"),
+    }
     check_same_classes(sources["train"], sources["test"])
     if settings.ood:
-        sources["ood"] = open_eval_source("--ood", settings.ood, settings.ood_split)
+        sources["ood"] = open_eval_source("--ood", settings.ood, settings.ood_split, "test")
     device = resolve_device(settings.device)
-    warnings: list[str] = []
+    if settings.workers is None:  # the machine's default, as for training
+        settings = dataclasses.replace(settings, workers=default_loader_workers(device.type))
+    warnings = [f"skipped weights {line}" for line in run.passed_over]
+    if same_images(sources["train"], sources["test"]):
+        warnings.append(
+            f"--test is the same images as --train ({sources['test'].location}, split "
+            f"{sources['test'].split}): the accuracies measure fit, not generalisation"
+        )
     make_plots = settings.plots
     if make_plots:
         try:
@@ -171,8 +186,8 @@ def augmented_kappa(
         batch_size=batch_size,
         device=device,
         seed=run.config.runtime.seed,
-        workers=run.config.data.workers if settings.workers is None else settings.workers,
-        split=settings.test_split,
+        workers=settings.workers,
+        split=test.split,
         shuffle=True,  # the first batches of a shuffled order are a fair sample
         channels_last=run.config.model.channels_last,
     )

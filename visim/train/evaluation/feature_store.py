@@ -30,7 +30,7 @@ class FeatureStore:
     ):
         self.run = run
         self.batch_size = settings.batch_size
-        self.workers = run.config.data.workers if settings.workers is None else settings.workers
+        self.workers = settings.workers
         self.device = device
         self.log = log
         self.cache_dir = run.run_dir.path / "eval" / "cache"
