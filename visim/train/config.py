@@ -17,8 +17,7 @@ from typing import Any
 
 import tomli_w
 
-from visim.models.backbones import BACKBONE_ARCHS
-from visim.models.model_config import METHODS, ModelConfig
+from visim.models.model_config import BACKBONE_ARCHS, METHODS, ModelConfig
 from visim.pipeline.backends import BACKENDS
 from visim.pipeline.recipe import PRESETS, AugmentationRecipe, recipe_preset
 from visim.train.precision import PRECISIONS
@@ -39,7 +38,9 @@ class DataConfig:
     backend: str = "torch"
     recipe: str = "imagenet"  # augmentation preset: imagenet | cifar | small
     size: int | None = None  # crop size; None keeps the preset's
-    workers: int = 4
+    # Loader workers per process; None follows the machine (pipeline.loader_workers): all
+    # cores but one on a CPU, the cores per process with GPUs.
+    workers: int | None = None
     synthetic_samples: int = 10_000  # samples per epoch of the synthetic backend
 
 
@@ -225,7 +226,7 @@ def validate(config: TrainConfig) -> None:
     """ConfigError for the first value that cannot work, whatever the machine."""
     d, o, r = config.data, config.optim, config.runtime
     checks = [
-        (d.workers >= 0, "data.workers", "at least 0"),
+        (d.workers is None or d.workers >= 0, "data.workers", "at least 0"),
         (d.synthetic_samples >= 1, "data.synthetic_samples", "at least 1"),
         (o.epochs >= 1, "optim.epochs", "at least 1"),
         (o.batch_size >= 1, "optim.batch_size", "at least 1"),
