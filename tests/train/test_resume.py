@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from visim.cli.app import app
-from visim.train.checkpoint import load_checkpoint
+from visim.train.checkpoint import checkpoint_paths, load_checkpoint
 from visim.train.config import apply_overrides
 from visim.train.metrics import read_metrics
 from visim.train.run_dir import RunDir
@@ -79,3 +79,32 @@ def test_sigterm_checkpoints_exits_143_and_resume_matches_the_straight_run(
     result = CliRunner().invoke(app, ["pretrain", "--resume", str(out)])
     assert result.exit_code == 0, result.output
     assert_same_weights(RunDir(out), straight_run)
+
+
+def test_a_damaged_newest_checkpoint_is_skipped_and_the_run_still_matches(
+    tmp_path, straight_run, fresh_accelerate
+):
+    out = tmp_path / "run"
+    # Checkpoints at the end of epoch 1 (step 6) and at --max-steps (step 9).
+    assert train_here(apply_overrides(CONFIG, {"runtime.max_steps": 9}), out) == 0
+    older, newest = checkpoint_paths(RunDir(out).checkpoints)
+    newest.write_bytes(newest.read_bytes()[:1000])  # cut short, as by a full disk
+
+    result = CliRunner().invoke(app, ["pretrain", "--resume", str(out), "--max-steps", "0"])
+    assert result.exit_code == 0, result.output
+    assert f"skipped checkpoint {newest.name} cannot be read" in result.output
+    assert_same_weights(RunDir(out), straight_run)
+    steps = [record["step"] for record in read_metrics(RunDir(out).metrics)]
+    assert steps == list(range(1, 13))  # steps 7-9 trained again, logged once
+
+
+def test_no_checkpoint_that_loads_is_a_one_line_error(tmp_path, fresh_accelerate):
+    out = tmp_path / "run"
+    assert train_here(apply_overrides(CONFIG, {"runtime.max_steps": 6}), out) == 0
+    for path in checkpoint_paths(RunDir(out).checkpoints):
+        path.write_bytes(b"")
+    result = CliRunner().invoke(app, ["pretrain", "--resume", str(out)])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: --resume {out}: no checkpoint in {out / 'checkpoints'}")
+    assert "step-000000006.pt cannot be read" in line
