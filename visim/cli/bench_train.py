@@ -7,27 +7,13 @@ from pathlib import Path
 
 import typer
 
-from visim.bench.option_values import (
-    check_precisions,
-    check_run_options,
-    names,
-    resolve_device,
-    switches,
-    switches_text,
-)
-from visim.bench.profiles import TRAIN_PROFILES, resolve_profile
-from visim.bench.report import measurement_environment
-from visim.bench.train_report import train_report
-from visim.bench.train_throughput import TrainBench, run_train_bench
 from visim.cli.bench_common import (
     fail,
-    loader_workers,
     progress_printer,
     publish,
     repeat_command,
     work_directory,
 )
-from visim.pipeline.sources import open_source
 
 PROFILE_DEFAULT = "(default: the profile's)"
 
@@ -107,6 +93,22 @@ def train(
     Every setting trains on synthetic data first, then each real backend on the same images
     at the chosen settings; data stall = 1 - real / synthetic.
     """
+    # These load torch: imported once the options are parsed.
+    from visim.bench.option_values import (
+        check_precisions,
+        check_run_options,
+        names,
+        resolve_device,
+        switches,
+        switches_text,
+    )
+    from visim.bench.profiles import TRAIN_PROFILES, resolve_profile
+    from visim.bench.report import measurement_environment
+    from visim.bench.train_report import train_report
+    from visim.bench.train_throughput import TrainBench, run_train_bench
+    from visim.pipeline.loader_workers import default_loader_workers
+    from visim.pipeline.sources import AUTO_SPLIT, open_split
+
     environment = measurement_environment()
     try:
         chosen_profile = resolve_profile(profile)
@@ -144,13 +146,13 @@ def train(
         )
         device_name = resolve_device(device)
         check_precisions(chosen.axes.precision, device_name)
-        check_run_options(workers, case_timeout)
+        check_run_options(workers, case_timeout, chosen.backends)
         if data is not None:
-            open_source(data)  # a mistyped DATA fails here, not in every case
+            open_split(data, AUTO_SPLIT)  # a mistyped DATA fails here, not in every case
         bench = TrainBench(
             profile=chosen,
             device=device_name,
-            workers=loader_workers(workers, device_name, environment["cpu_count"]),
+            workers=default_loader_workers(device_name) if workers is None else workers,
             data=data,
             beton=beton,
             case_timeout_s=case_timeout,

@@ -7,15 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from visim.models.full_precision import autocast_disabled
-
-# Where the head reads from: the predictor's hidden activation, z, or the backbone features.
-KAPPA_SOURCES = ("predictor-hidden", "projector", "backbone")
-
-# kappa only starts to shape the distribution on the scale of (d - 1) / 2 (it enters through
-# alpha = (d-1)/2 + kappa), so 0.01 leaves the fit untouched; it exists so that kappa stays
-# strictly positive (softplus underflows to 0 in float32 below about -100) and log(kappa),
-# used by the uncertainty plots and bins, stays finite.
-DEFAULT_KAPPA_FLOOR = 1e-2
+from visim.models.model_config import DEFAULT_KAPPA_FLOOR
 
 
 class KappaHead(nn.Module):
