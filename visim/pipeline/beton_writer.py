@@ -164,6 +164,10 @@ class MonitoredDatasetWriter(DatasetWriter):
         self.metadata_sm.unlink()
         try:
             work = FORK.Queue()
+            # The workers read every item before a write completes; when they never will (a
+            # failure, Ctrl-C, even while the queue is still being filled), the thread that
+            # feeds the queue's pipe must not hold the interpreter at exit.
+            work.cancel_join_thread()
             for todo in queue_content:
                 work.put(todo)
             for _ in range(self.num_workers):
@@ -202,8 +206,6 @@ class MonitoredDatasetWriter(DatasetWriter):
                 for worker in workers:
                     if worker.is_alive():
                         worker.terminate()
-                # Work nobody will read must not hold the interpreter at exit.
-                work.cancel_join_thread()
                 raise
             finally:
                 for worker in workers:
