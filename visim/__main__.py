@@ -1,3 +1,3 @@
-from visim.cli.app import main
+from visim.cli.entry import main
 
 main()

@@ -7,7 +7,6 @@ import torch
 from typer.testing import CliRunner
 
 from visim.cli.app import app
-from visim.cli.bench_common import loader_workers
 
 runner = CliRunner()
 
@@ -70,18 +69,6 @@ def test_a_tiny_run_writes_json_and_markdown(tmp_path):
     # Without --workers a CPU run leaves the step a core of its own.
     cores = document["environment"]["cpu_count"]
     assert document["settings"]["workers"] == max(1, cores - 1)
-
-
-@pytest.mark.parametrize(
-    ("device", "cores", "workers"),
-    [("cpu", 2, 1), ("cpu", 1, 1), ("cpu", 16, 15), ("cuda", 16, 16)],
-)
-def test_default_loader_workers_leave_a_cpu_step_one_core(device, cores, workers):
-    assert loader_workers(None, device, cores) == workers
-
-
-def test_workers_asked_for_are_used_on_any_device():
-    assert loader_workers(2, "cpu", 2) == 2 and loader_workers(0, "cuda", 16) == 0
 
 
 def test_dry_run_prints_every_case_with_its_estimate_and_runs_none(tmp_path):

@@ -22,7 +22,6 @@ from visim.pipeline.convert import (  # noqa: E402
 from visim.pipeline.manifest import read_manifest  # noqa: E402
 from visim.pipeline.source_demo import DemoSource  # noqa: E402
 from visim.pipeline.sources import ImageSource, SourceError, open_source  # noqa: E402
-from visim.pipeline.worker_processes import WorkerDied  # noqa: E402
 
 pytestmark = pytest.mark.ffcv
 RAW = 1  # FFCV's mode code for raw pixels (0 is JPEG)
@@ -169,11 +168,14 @@ class FailsInTheWriter(ImageSource):
         return f"failing[{index}]"
 
 
-def test_a_dying_writer_process_fails_instead_of_hanging(tmp_path):
-    out = tmp_path / "dies.beton"
-    with pytest.raises(WorkerDied):
-        convert_source(FailsInTheWriter(), out, WriteSettings(workers=1))
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+def test_an_item_failing_only_in_a_writer_process_is_skipped_and_listed(tmp_path):
+    out = tmp_path / "fails.beton"
+    result = convert_source(FailsInTheWriter(), out, WriteSettings(workers=1))
+    assert result.manifest.num_images == 29
+    assert result.manifest.skipped == [
+        {"path": "failing[25]", "reason": "cannot be read: RuntimeError: disk went away"}
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fails.beton", "fails.json"]
 
 
 def test_bad_settings_and_output_names_are_refused(tmp_path):

@@ -4,6 +4,8 @@ The end-to-end path through a real `visim pretrain` run is in tests/cli/test_eva
 """
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from accelerate.utils import set_seed
 from visim.models.model_config import ModelConfig
 from visim.models.siamese import build_model
 from visim.pipeline.demo_shapes import DEMO_CLASSES
+from visim.pipeline.loader_workers import default_loader_workers
 from visim.pipeline.sources import open_source
 from visim.train.checkpoint import Position, save_checkpoint
 from visim.train.config import DataConfig, RuntimeConfig, TrainConfig
@@ -197,3 +200,124 @@ def test_uncertainty_baselines_are_reported_for_both_methods(tmp_path):
 def test_an_unknown_readout_names_the_option():
     with pytest.raises(EvalError, match="--kappa-readout must be one of center, mean, median"):
         EvalSettings(train="demo", test="demo", kappa_readout="mode")
+
+
+def write_folder(root, splits: tuple[str, ...] = ()) -> str:
+    """An image folder of two classes, with split subfolders when `splits` names them."""
+    from PIL import Image
+
+    for split_root in [root / s for s in splits] or [root]:
+        for label, name in enumerate(("cat", "dog")):
+            for i in range(3):
+                pixels = np.full((12, 12, 3), 60 * label + 20 * i, np.uint8)
+                (split_root / name).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels).save(split_root / name / f"{i}.png")
+    return str(root)
+
+
+def write_source(kind: str, root) -> tuple[str, str]:
+    """(DATA of `kind`, the split auto picks for --test), written under `root`."""
+    from tests.pipeline.test_sources_cifar import write_cifar10
+    from tests.pipeline.test_sources_idx import write_mnist_like
+
+    arrays = np.random.default_rng(0).integers(0, 256, (6, 12, 12), dtype=np.uint8)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    if kind == "folder":
+        return write_folder(root), "train"
+    if kind == "folder-with-splits":
+        return write_folder(root, ("train", "test")), "test"
+    if kind == "idx":
+        write_mnist_like(root, gz=True, test_labels=(5, 3))
+        return str(root), "test"
+    if kind == "cifar":
+        write_cifar10(root)
+        return str(root), "test"
+    if kind == "npz":
+        np.savez(root / "set.npz", images=arrays, labels=labels)
+        return str(root / "set.npz"), "train"
+    if kind == "npz-with-splits":
+        np.savez(root / "set.npz", x_train=arrays, y_train=labels, x_test=arrays, y_test=labels)
+        return str(root / "set.npz"), "test"
+    if kind == "beton":
+        pytest.importorskip("ffcv", reason="the ffcv extra is not installed")
+        from visim.pipeline.convert import WriteSettings, convert_source
+
+        convert_source(open_source(write_folder(root / "folder")), root / "set.beton",
+                       WriteSettings(workers=1))  # fmt: skip
+        return str(root / "set.beton"), "train"
+    assert kind == "demo"
+    return "demo:40", "test"
+
+
+@pytest.fixture(scope="module")
+def simsiam_run(tmp_path_factory) -> RunDir:
+    """No kappa to analyse: what these tests look at is how the data is read."""
+    return write_run(tmp_path_factory.mktemp("simsiam-run"), method="simsiam")
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["folder", "folder-with-splits", "idx", "cifar", "npz", "npz-with-splits", "beton", "demo"],
+)
+def test_every_source_kind_evaluates_with_the_default_splits(simsiam_run, tmp_path, kind):
+    """--test defaults to the test split where the source has one, else all of it."""
+    data, test_split = write_source(kind, tmp_path)
+    options = {k: v for k, v in QUICK.items() if k not in ("train", "test", "workers")}
+    # The .beton is read by worker processes too: the machine's default number of them.
+    workers = None if kind == "beton" else 0
+    settings = EvalSettings(train=data, test=data, probe_max_iter=5, workers=workers, **options)
+    report = evaluate_run(simsiam_run.path, settings)
+    assert report["data"]["test"]["split"] == test_split
+    assert report["data"]["test"]["images"] == len(open_source(data, test_split))
+    assert 0 <= report["results"]["pretrained"]["knn"]["top1"] <= 1
+    # Without --workers, loading follows the machine: all cores but one on the CPU.
+    expected_workers = default_loader_workers("cpu") if workers is None else workers
+    assert report["settings"]["workers"] == expected_workers
+    same = [w for w in report["warnings"] if "--test is the same images as --train" in w]
+    assert len(same) == (test_split == "train")
+
+
+def run_with_a_newer_checkpoint(path) -> tuple[RunDir, Path]:
+    """An exported run, then a checkpoint written after the export (a resumed run)."""
+    run_dir = write_run(path)
+    state = {"model": build_model(tiny_config().model).state_dict()}
+    checkpoint = save_checkpoint(run_dir.checkpoints, Position(epoch=1, batch=0, step=9), state)
+    os.utime(run_dir.model, ns=(1, 1))  # the export is the older of the two
+    return run_dir, checkpoint
+
+
+def cut_short(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:500])
+
+
+def test_damaged_newest_weights_are_passed_over_for_the_next_newest(tmp_path):
+    run_dir, checkpoint = run_with_a_newer_checkpoint(tmp_path)
+    assert open_run(tmp_path).weights == checkpoint
+    cut_short(checkpoint)
+    run = open_run(tmp_path)
+    assert run.weights == run_dir.model
+    (line,) = run.passed_over
+    assert line.startswith(f"{checkpoint}: cannot be read")
+    report = evaluate_run(tmp_path, EvalSettings(**QUICK))
+    assert report["weights"] == str(run_dir.model)
+    assert f"skipped weights {line}" in report["warnings"]
+
+
+@pytest.mark.parametrize("damaged", ["checkpoint", "export"])
+def test_damaged_weights_asked_for_are_a_one_line_error(tmp_path, damaged):
+    run_dir, checkpoint = run_with_a_newer_checkpoint(tmp_path)
+    weights = checkpoint if damaged == "checkpoint" else run_dir.model
+    cut_short(weights)
+    with pytest.raises(EvalError, match=f"^--checkpoint {weights}: cannot be read") as caught:
+        open_run(tmp_path, weights)
+    assert "\n" not in str(caught.value)
+
+
+def test_no_usable_weights_in_the_run_is_a_one_line_error(tmp_path):
+    run_dir, checkpoint = run_with_a_newer_checkpoint(tmp_path)
+    cut_short(checkpoint)
+    cut_short(run_dir.model)
+    with pytest.raises(EvalError, match="no weights there can be used") as caught:
+        open_run(tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message and str(checkpoint) in message and str(run_dir.model) in message

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from visim.bench.train_case import DEVICES
+from visim.pipeline.loader_workers import LoaderWorkersError, check_loader_workers
 from visim.train.precision import PrecisionError, resolve_precision, training_device_info
 
 SWITCHES = {"on": True, "off": False}
@@ -63,10 +64,20 @@ def check_precisions(precisions: tuple[str, ...], device: str) -> None:
 
 
 def check_run_options(
-    workers: int | None, case_timeout: float, time_budget: float | None = None
+    workers: int | None,
+    case_timeout: float,
+    time_budget: float | None = None,
+    backends: tuple[str, ...] = (),
 ) -> None:
+    """ValueError naming the option when --workers, --case-timeout or --time-budget cannot work
+    here."""
     if workers is not None and workers < 0:
         raise ValueError(f"--workers must be at least 0, got {workers}")
+    for backend in backends if workers is not None else ():
+        try:
+            check_loader_workers(backend, workers)
+        except LoaderWorkersError as error:
+            raise ValueError(f"--workers {workers}: {error}") from None
     if case_timeout <= 0:
         raise ValueError(f"--case-timeout must be positive, got {case_timeout}")
     if time_budget is not None and time_budget <= 0:

@@ -14,7 +14,7 @@ from visim.pipeline.bench_data import bench_write_settings, cached_beton, defaul
 from visim.pipeline.demo_shapes import DEMO_CLASSES
 from visim.pipeline.source_demo import TEST_DIVISOR
 from visim.pipeline.source_image_folder import ImageFolderSource
-from visim.pipeline.sources import open_source
+from visim.pipeline.sources import AUTO_SPLIT, open_split
 
 BACKENDS_READING_BETON = ("ffcv",)
 # The smallest demo set: its test split must hold every class.
@@ -29,7 +29,7 @@ def demo_data(images: int) -> str:
 def beton_for(data: str, beton: Path | None, workdir: Path, workers: int) -> Path:
     """A .beton holding DATA: `beton` (made, or remade when it holds something else) or a
     default place. Raises what opening or converting DATA raises."""
-    source = open_source(data)
+    source = open_split(data, AUTO_SPLIT)
     if beton is None:
         if isinstance(source, ImageFolderSource):
             beton = default_beton_path(source)

@@ -1,4 +1,21 @@
-"""The `visim` command: thin commands that parse options, call the library, print with rich."""
+"""The `visim` command: thin commands that parse options, call the library, print with rich.
+
+Adding a command: a module of its own in visim/cli, registered below. At import time it may
+import only typer, rich and visim's light modules (settings dataclasses, the names of choices,
+defaults): what parsing and --help need. Everything that loads torch, FFCV, DALI or matplotlib
+is imported inside the command function, e.g.
+
+    def embed(run_dir: Path = typer.Argument(...)) -> None:
+        from visim.train.some_heavy_module import do_it  # loads torch: only when run
+
+        do_it(run_dir)
+
+so that `visim --help` and every `visim CMD --help` answer at once. Ctrl-C needs nothing from
+a command (visim/cli/interrupts.py): an interrupt ends it with one line and exit code 130; a
+command that writes files catches KeyboardInterrupt to remove what it half wrote and prints
+its own line with interrupts.report_interrupt. tests/cli/test_cli_startup.py checks every
+registered command for both.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +48,3 @@ app.add_typer(bench_app)
 @app.callback()
 def _root() -> None:
     """SimSiam and VI-SimSiam pre-training with per-image uncertainty."""
-
-
-def main() -> None:
-    app()

@@ -8,28 +8,18 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from visim.bench.report import TableReport
+if TYPE_CHECKING:  # the report module loads torch; commands import it when they run
+    from visim.bench.report import TableReport
 
 EXIT_BAD_OPTION = 2
 EXIT_NOTHING_MEASURED = 1
 WIDE_LOG = 220  # characters per line of a table written to a file or pipe
-
-
-def loader_workers(requested: int | None, device: str, cpu_count: int) -> int:
-    """Loader workers of a training benchmark: --workers when given; otherwise every core
-    when the step runs on a GPU, and all but one on a CPU, whose step needs a core of its own.
-
-    Measured on 2 cores (VI-SimSiam, ResNet-18, 32 px): with 2 workers the ffcv backend
-    slowed the step by 31.5 %, with 1 worker by 4.6 %, while dali was at 20-22 % with either.
-    """
-    if requested is not None:
-        return requested
-    return cpu_count if device.startswith("cuda") else max(1, cpu_count - 1)
 
 
 def fail(message: str, code: int = EXIT_BAD_OPTION) -> typer.Exit:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import torch
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -20,20 +19,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from visim.bench.option_values import resolve_device
-from visim.bench.pipeline_report import pipeline_report
-from visim.bench.report import measurement_environment
 from visim.cli.bench_common import fail, publish, repeat_command
 from visim.cli.convert import PHASE_LABELS
 from visim.pipeline.bench_contenders import BASELINE, CONTENDERS, parse_contenders
-from visim.pipeline.bench_data import (
-    bench_write_settings,
-    default_beton_path,
-    describe_images,
-    open_image_folder,
-    prepare_data,
-)
-from visim.pipeline.bench_runner import BenchSettings, run_bench
 from visim.pipeline.recipe import PRESETS, recipe_preset
 
 DEFAULT_BACKENDS = ",".join(CONTENDERS)
@@ -108,6 +96,21 @@ def pipeline(
     ),
 ) -> None:
     """Time every loader backend on the same images and recipe, side by side in one run."""
+    # These load torch and the loader backends: imported once the options are parsed.
+    import torch
+
+    from visim.bench.option_values import resolve_device
+    from visim.bench.pipeline_report import pipeline_report
+    from visim.bench.report import measurement_environment
+    from visim.pipeline.bench_data import (
+        bench_write_settings,
+        default_beton_path,
+        describe_images,
+        open_image_folder,
+        prepare_data,
+    )
+    from visim.pipeline.bench_runner import BenchSettings, run_bench
+
     environment = measurement_environment()
     try:
         contenders = parse_contenders(backends)

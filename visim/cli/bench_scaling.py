@@ -7,19 +7,8 @@ from pathlib import Path
 
 import typer
 
-from visim.bench.option_values import (
-    check_precisions,
-    check_run_options,
-    integers,
-    resolve_device,
-)
-from visim.bench.profiles import SCALING_PROFILES, resolve_profile
-from visim.bench.report import measurement_environment
-from visim.bench.scaling import ScalingBench, run_scaling_bench
-from visim.bench.scaling_report import scaling_report
 from visim.cli.bench_common import (
     fail,
-    loader_workers,
     progress_printer,
     publish,
     repeat_command,
@@ -72,6 +61,19 @@ def scaling(
 
     One epoch per data set size x batch size; the table gives each cost's growth per doubling.
     """
+    # These load torch: imported once the options are parsed.
+    from visim.bench.option_values import (
+        check_precisions,
+        check_run_options,
+        integers,
+        resolve_device,
+    )
+    from visim.bench.profiles import SCALING_PROFILES, resolve_profile
+    from visim.bench.report import measurement_environment
+    from visim.bench.scaling import ScalingBench, run_scaling_bench
+    from visim.bench.scaling_report import scaling_report
+    from visim.pipeline.loader_workers import default_loader_workers
+
     environment = measurement_environment()
     try:
         chosen_profile = resolve_profile(profile)
@@ -94,13 +96,13 @@ def scaling(
         )
         device_name = resolve_device(device)
         check_precisions((chosen.precision,), device_name)
-        check_run_options(workers, case_timeout)
+        check_run_options(workers, case_timeout, (chosen.backend,))
     except ValueError as error:
         raise fail(str(error)) from None
     bench = ScalingBench(
         profile=chosen,
         device=device_name,
-        workers=loader_workers(workers, device_name, environment["cpu_count"]),
+        workers=default_loader_workers(device_name) if workers is None else workers,
         case_timeout_s=case_timeout,
     )
 

@@ -4,32 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-from visim.bench.option_values import (
-    check_precisions,
-    check_run_options,
-    names,
-    resolve_device,
-    switches,
-    switches_text,
-)
-from visim.bench.profiles import TRAIN_PROFILES, resolve_profile
-from visim.bench.report import measurement_environment
-from visim.bench.train_report import train_report
-from visim.bench.train_throughput import TrainBench, plan, run_train_bench
 from visim.cli.bench_common import (
     WIDE_LOG,
     fail,
-    loader_workers,
     progress_printer,
     publish,
     repeat_command,
     work_directory,
 )
-from visim.pipeline.sources import open_source
+
+if TYPE_CHECKING:
+    from visim.bench.train_throughput import TrainBench
 
 PROFILE_DEFAULT = "(default: the profile's)"
 
@@ -44,11 +34,15 @@ def _overrides(values: dict[str, object]) -> dict[str, object]:
 
 def compile_arch_names(option: str, value: str) -> tuple[str, ...] | None:
     """--compile-archs: names, or 'all' (None: no restriction)."""
+    from visim.bench.option_values import names  # loads torch
+
     return None if value == "all" else names(option, value)
 
 
 def print_plan(bench: TrainBench) -> None:
     """--dry-run: each case with its estimate, in the order they would run, and the total."""
+    from visim.bench.train_throughput import plan  # loads torch
+
     prepare, cases = plan(bench)
     console = Console(width=WIDE_LOG, highlight=False, emoji=False)
     if prepare:
@@ -146,6 +140,22 @@ def train(
     Every setting trains on synthetic data first, then each real backend on the same images
     at the chosen settings; data stall = 1 - real / synthetic.
     """
+    # These load torch: imported once the options are parsed.
+    from visim.bench.option_values import (
+        check_precisions,
+        check_run_options,
+        names,
+        resolve_device,
+        switches,
+        switches_text,
+    )
+    from visim.bench.profiles import TRAIN_PROFILES, resolve_profile
+    from visim.bench.report import measurement_environment
+    from visim.bench.train_report import train_report
+    from visim.bench.train_throughput import TrainBench, run_train_bench
+    from visim.pipeline.loader_workers import default_loader_workers
+    from visim.pipeline.sources import AUTO_SPLIT, open_split
+
     environment = measurement_environment()
     try:
         chosen_profile = resolve_profile(profile)
@@ -186,13 +196,13 @@ def train(
             chosen = dataclasses.replace(chosen, compile_archs=None)
         device_name = resolve_device(device, planning=dry_run)
         check_precisions(chosen.axes.precision, device_name)
-        check_run_options(workers, case_timeout, time_budget)
+        check_run_options(workers, case_timeout, time_budget, chosen.backends)
         if data is not None:
-            open_source(data)  # a mistyped DATA fails here, not in every case
+            open_split(data, AUTO_SPLIT)  # a mistyped DATA fails here, not in every case
         bench = TrainBench(
             profile=chosen,
             device=device_name,
-            workers=loader_workers(workers, device_name, environment["cpu_count"]),
+            workers=default_loader_workers(device_name) if workers is None else workers,
             data=data,
             beton=beton,
             case_timeout_s=case_timeout,

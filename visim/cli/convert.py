@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from visim.cli import interrupts
 from visim.cli.failure import fail
 from visim.cli.interrupts import sigterm_interrupts
 from visim.cli.progress_bar import phase_progress_bar
@@ -24,11 +25,11 @@ from visim.pipeline.convert import (
     default_workers,
 )
 from visim.pipeline.manifest import manifest_path
-from visim.pipeline.sources import SPLITS, SourceError, open_source
+from visim.pipeline.sources import AUTO_SPLIT, SPLITS, SourceError, open_split
 from visim.pipeline.worker_processes import WorkerDied
 
 WriteMode = Enum("WriteMode", {mode: mode for mode in WRITE_MODES}, type=str)
-Split = Enum("Split", {split: split for split in SPLITS}, type=str)
+Split = Enum("Split", {split: split for split in (*SPLITS, AUTO_SPLIT)}, type=str)
 SKIPPED_SHOWN = 10  # the manifest lists them all
 PHASE_LABELS = {"checking": "checking images", "writing": "writing"}
 
@@ -66,7 +67,9 @@ def convert(
         "batches directory, .npz file, or demo[:N[:SEED]].",
     ),
     out: Path = typer.Argument(..., help="The .beton to write; the manifest goes beside it."),
-    split: Split = typer.Option("train", help="Which split, where the source has them."),
+    split: Split = typer.Option(
+        AUTO_SPLIT, help="Which split; auto: train where the source has splits, else all of it."
+    ),
     max_resolution: int = typer.Option(256, help="Longest side stored; larger images shrink."),
     write_mode: WriteMode = typer.Option(
         "smart", help="How images are stored; smart: raw when small, JPEG when large."
@@ -92,10 +95,11 @@ def convert(
             compress_probability=compress_probability,
             workers=workers,
         )
-        source = open_source(src, split.value)
+        source = open_split(src, split.value)
     except (SourceError, ValueError) as error:
         raise fail(str(error), 2) from None
 
+    before = _modified(out)
     try:
         with sigterm_interrupts(), convert_progress_bar() as show:
             result = convert_source(
@@ -110,5 +114,13 @@ def convert(
     except WorkerDied as error:
         raise fail(f"{error}; nothing written to {out}", 1) from None
     except KeyboardInterrupt:
-        raise fail(f"interrupted; nothing written to {out}", 130) from None
+        # The signal waits while the files are renamed into place: it may end a run whose
+        # output is already complete.
+        done = "written just before" if _modified(out) != before else "nothing written to"
+        interrupts.report_interrupt(f"interrupted; {done} {out}")
+        raise typer.Exit(interrupts.EXIT_INTERRUPTED) from None
     _print_summary(Console(emoji=False), result)
+
+
+def _modified(path: Path) -> int | None:
+    return path.stat().st_mtime_ns if path.exists() else None

@@ -6,22 +6,25 @@ import dataclasses
 import datetime
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from visim.cli import interrupts
 from visim.cli.convert import convert_progress_bar
 from visim.cli.eval import print_report
 from visim.cli.failure import fail
 from visim.pipeline.convert import ProgressCallback
 from visim.train.config import ConfigError
-from visim.train.demo import DemoResult, DemoStopped, run_demo
 from visim.train.demo_settings import DEMO_BACKENDS, DemoSettings
-from visim.train.evaluation.run_loading import EvalError
+from visim.train.evaluation.eval_settings import EvalError
+
+if TYPE_CHECKING:
+    from visim.train.demo import DemoResult
 
 EXIT_BAD_OPTION = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(DemoSettings)}
 
 
@@ -82,7 +85,10 @@ def demo(
         _DEFAULTS["backend"],
         help=f"{' | '.join(DEMO_BACKENDS)}; auto: ffcv where it is installed, else torch.",
     ),
-    workers: int = typer.Option(_DEFAULTS["workers"], help="Data-loading workers."),
+    workers: int | None = typer.Option(
+        _DEFAULTS["workers"],
+        help="Data-loading workers (default: all cores but one on a CPU, every core with a GPU).",
+    ),
     force: bool = typer.Option(
         False, "--force", help="Start over: convert again and pre-train from scratch."
     ),
@@ -94,6 +100,8 @@ def demo(
 
     A re-run reuses what is done, and resumes an interrupted pre-training from its checkpoint.
     """
+    from visim.train.demo import DemoStopped, run_demo  # loads torch
+
     console = Console(emoji=False)
     try:
         settings = DemoSettings(
@@ -116,13 +124,14 @@ def demo(
     except (ConfigError, EvalError) as error:
         raise fail(str(error), EXIT_BAD_OPTION) from None
     except DemoStopped as stopped:
+        if stopped.code > 128:  # a signal: training has said where its checkpoint is
+            raise typer.Exit(stopped.code) from None
         raise fail(
             f"pre-training stopped (exit code {stopped.code}); run the same command again to "
             f"resume from the last checkpoint in {stopped.run_dir}",
             stopped.code,
         ) from None
     except KeyboardInterrupt:
-        raise fail(
-            "interrupted; run the same command again to continue", EXIT_INTERRUPTED
-        ) from None
+        interrupts.report_interrupt("interrupted; run the same command again to continue")
+        raise typer.Exit(interrupts.EXIT_INTERRUPTED) from None
     print_summary(console, result)

@@ -11,9 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from visim.pipeline.sources import SOURCES_HELP
-from visim.train.evaluation.eval_settings import EvalSettings
-from visim.train.evaluation.evaluate import evaluate_run
-from visim.train.evaluation.run_loading import EvalError
+from visim.train.evaluation.eval_settings import EvalError, EvalSettings
 from visim.train.tracker_extras import LOG_WITH_CHOICES
 
 EXIT_BAD_OPTION = 2
@@ -69,7 +67,8 @@ def evaluate(
     ),
     batch_size: int = typer.Option(_default("batch_size"), help="Images per forward pass."),
     workers: int | None = typer.Option(
-        None, help="Data-loading processes (default: the run's --workers)."
+        None,
+        help="Data-loading processes (default: all cores but one on a CPU, every core with a GPU).",
     ),
     device: str = typer.Option(_default("device"), help="auto, cpu, cuda or cuda:N."),
     plots: bool = typer.Option(
@@ -82,7 +81,9 @@ def evaluate(
     ),
 ) -> None:
     """Frozen-feature kNN and linear probe against a random init, and the kappa analysis."""
-    options = dict(locals())
+    options = dict(locals())  # first: exactly the options
+    from visim.train.evaluation.evaluate import evaluate_run  # loads torch
+
     run_dir = options.pop("run_dir")
     console = Console(emoji=False)
     try:

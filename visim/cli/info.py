@@ -9,13 +9,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from visim.train.environment import environment_report
-
 
 def info(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Show the environment: versions, CUDA devices and the loader backends usable here."""
+    from visim.train.environment import environment_report  # loads torch, FFCV and DALI
+
     report = environment_report()
     if as_json:
         typer.echo(json.dumps(report, indent=2))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from visim.cli import interrupts
 from visim.pipeline.source_demo import is_demo_spec
 from visim.train.config import (
     CHOICES,
@@ -15,9 +16,6 @@ from visim.train.config import (
     apply_overrides,
     load_config,
 )
-from visim.train.launch import run_pretrain
-from visim.train.resume import resumed_config
-from visim.train.run_dir import RunDir
 
 EXIT_BAD_OPTION = 2
 
@@ -118,7 +116,9 @@ def pretrain(
         None, help="Train on the CPU in this many processes (gloo), even where GPUs exist."
     ),
     workers: int | None = typer.Option(
-        None, help=_help("data.workers", "Loader workers per process.")
+        None,
+        help="Loader workers per process (default: all cores but one on a CPU; with GPUs, the "
+        "cores per process).",
     ),
     seed: int | None = typer.Option(None, help=_help("runtime.seed")),
     checkpoint_every: float | None = typer.Option(
@@ -143,6 +143,11 @@ def pretrain(
     ),
 ) -> None:
     """Pre-train a SimSiam or VI-SimSiam model; Ctrl-C checkpoints, --resume continues."""
+    # These load torch and accelerate: imported once the options are parsed.
+    from visim.train.launch import run_pretrain
+    from visim.train.resume import resumed_config
+    from visim.train.run_dir import RunDir
+
     if data is not None and not is_demo_spec(data) and Path(data).exists():
         data = str(Path(data).resolve())  # config.toml must still find it from anywhere
     options = locals()
@@ -169,4 +174,13 @@ def pretrain(
     except ConfigError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_BAD_OPTION) from None
+    except KeyboardInterrupt:
+        # Before training started, or a second Ctrl-C while the first one's checkpoint was
+        # being written: the run continues from its last complete checkpoint.
+        where = resume or out
+        hint = ""
+        if where is not None and RunDir(where).holds_run():
+            hint = f"; continue with: visim pretrain --resume {where}"
+        interrupts.report_interrupt(f"interrupted{hint}")
+        raise typer.Exit(interrupts.EXIT_INTERRUPTED) from None
     raise typer.Exit(code)

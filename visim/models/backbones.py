@@ -12,13 +12,11 @@ import torch
 from torch import nn
 from torchvision import models
 
-_RESNETS: dict[str, Callable[..., models.ResNet]] = {
-    "resnet18": models.resnet18,
-    "resnet34": models.resnet34,
-    "resnet50": models.resnet50,
-}
+from visim.models.model_config import BACKBONE_ARCHS
 
-BACKBONE_ARCHS = tuple(_RESNETS)
+_RESNETS: dict[str, Callable[..., models.ResNet]] = {
+    arch: getattr(models, arch) for arch in BACKBONE_ARCHS
+}
 
 
 def build_backbone(

@@ -9,18 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from visim.models.full_precision import autocast_disabled
+from visim.models.model_config import DEFAULT_KAPPA_FLOOR, KAPPA_PARAMS
 
-# Where the head reads from: the predictor's hidden activation, z, or the backbone features.
-KAPPA_SOURCES = ("predictor-hidden", "projector", "backbone")
-# How the head's linear output becomes kappa: softplus(raw), or the kappa whose expected
-# log(1 + c) is raw (KappaHead says why).
-KAPPA_PARAMS = ("softplus", "moment")
-
-# kappa only starts to shape the distribution on the scale of (d - 1) / 2 (it enters through
-# alpha = (d-1)/2 + kappa), so 0.01 leaves the fit untouched; it exists so that kappa stays
-# strictly positive (softplus underflows to 0 in float32 below about -100) and log(kappa),
-# used by the uncertainty plots and bins, stays finite.
-DEFAULT_KAPPA_FLOOR = 1e-2
 # The moment head's expected log(1 + c) stays this far below its bound log 2, where kappa is
 # infinite: kappa then tops out near 1e9 at d = 2048, far above any fit.
 MAX_MOMENT_GAP = 1e-6

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from visim.models.full_precision import at_least_float32, autocast_disabled
+from visim.models.model_config import VI_LOSSES
 from visim.models.power_spherical import PowerSpherical, log_normalizer
 from visim.models.unit_sphere import log_sphere_area
 
@@ -68,9 +69,6 @@ def power_spherical_nll(p: torch.Tensor, z: torch.Tensor, kappa: torch.Tensor) -
     with autocast_disabled(p.device):
         mu, t = _directions(p, z)
         return -PowerSpherical(mu, kappa, validate_args=False).log_prob(t)
-
-
-VI_LOSSES = ("nll", "relative", "unweighted")
 
 
 def vi_sample_losses(

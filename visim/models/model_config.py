@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from visim.models.backbones import BACKBONE_ARCHS
-from visim.models.kappa_head import DEFAULT_KAPPA_FLOOR, KAPPA_PARAMS, KAPPA_SOURCES
-from visim.models.losses import VI_LOSSES
-
+# This module imports nothing heavy: the command line reads these names and defaults for
+# --help without loading torch. The modules that build the model import them from here.
 METHODS = ("simsiam", "vi-simsiam")
+BACKBONE_ARCHS = ("resnet18", "resnet34", "resnet50")  # torchvision's names
+# Where the kappa head reads from: the predictor's hidden activation, z, or the backbone
+# features.
+KAPPA_SOURCES = ("predictor-hidden", "projector", "backbone")
+# How the kappa head's linear output becomes kappa: softplus(raw), or the kappa whose expected
+# log(1 + c) is raw (kappa_head.KappaHead says why).
+KAPPA_PARAMS = ("softplus", "moment")
+# How VI-SimSiam's likelihood gradient is shared between encoder and kappa head (losses.py).
+VI_LOSSES = ("nll", "relative", "unweighted")
+# kappa only starts to shape the distribution on the scale of (d - 1) / 2 (it enters through
+# alpha = (d-1)/2 + kappa), so 0.01 leaves the fit untouched; it exists so that kappa stays
+# strictly positive (softplus underflows to 0 in float32 below about -100) and log(kappa),
+# used by the uncertainty plots and bins, stays finite.
+DEFAULT_KAPPA_FLOOR = 1e-2
 
 
 @dataclass(frozen=True)

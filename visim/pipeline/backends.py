@@ -1,12 +1,17 @@
-"""Pick a two-view loader by name, with a clear error when its extra is missing."""
+"""Pick a two-view loader by name, with a clear error when its extra is missing.
+
+The registry itself imports nothing heavy (the command line reads it for --help); torch and
+each backend's extra are imported when a loader is checked or built.
+"""
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from visim.pipeline.loader_spec import LoaderSpec, TwoViewLoader
-from visim.pipeline.torch_threads import kept_torch_threads
+if TYPE_CHECKING:
+    from visim.pipeline.loader_spec import LoaderSpec, TwoViewLoader
 
 FFCV_SYSTEM_PACKAGES = (
     "apt-get install -y --no-install-recommends pkg-config libopencv-dev libturbojpeg0-dev"
@@ -81,6 +86,8 @@ def missing_extra(backend: Backend) -> str | None:
     """
     if backend.requires is None:
         return None
+    from visim.pipeline.torch_threads import kept_torch_threads
+
     try:
         with kept_torch_threads():  # importing ffcv sets them to 1
             importlib.import_module(backend.requires)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from visim.pipeline.backends import get_backend, make_loader, missing_extra, require_backend
-from visim.pipeline.loader_spec import LoaderSpec, TwoViewLoader
+
+if TYPE_CHECKING:  # the command line reads CONTENDERS for --help without loading torch
+    from visim.pipeline.loader_spec import LoaderSpec, TwoViewLoader
 
 BASELINE = "torch"
 Reads = Literal["folder", "beton", "nothing"]

@@ -1,12 +1,18 @@
 """Write any ImageSource to an FFCV .beton plus its manifest, skipping unreadable images.
 
 Items that may be corrupt (image files) are decoded once up front, so a bad one never
-reaches FFCV's writer processes. Output goes to hidden temporary files in the target folder
-that are renamed only when complete: an interrupted run leaves nothing at the output path.
+reaches FFCV's writer processes. Every image is shrunk to --max-resolution before FFCV sees
+it (beton_writer.fit_within), so any shape encodes, a 1xN strip included; an image that FFCV's
+encoder still raises on is skipped and listed like an unreadable one, and the file is
+written again without it. Output goes to hidden temporary files in the target folder that
+are renamed only when complete: an interrupted run leaves nothing at the output path, and
+the temporaries of runs killed outright are removed by the next run to the same path.
 """
 
 from __future__ import annotations
 
+import glob
+import math
 import multiprocessing
 import os
 import time
@@ -18,6 +24,7 @@ import numpy as np
 
 from visim import __version__
 from visim.pipeline.backends import MissingExtraError, get_backend
+from visim.pipeline.loader_workers import usable_cores
 from visim.pipeline.manifest import (
     IMAGE_FIELD,
     LABEL_FIELD,
@@ -26,12 +33,21 @@ from visim.pipeline.manifest import (
     manifest_path,
 )
 from visim.pipeline.sources import ImageSource, SourceError, UnreadableImage
-from visim.pipeline.torch_threads import kept_torch_threads
-from visim.pipeline.worker_processes import leave_stops_to_parent, stop_signals_blocked
+from visim.pipeline.worker_processes import (
+    WorkerDied,
+    leave_stops_to_parent,
+    stop_signals_blocked,
+)
 
 WRITE_MODES = ("smart", "jpg", "raw", "proportion")
 MIN_PAGE_SIZE = 1 << 23  # FFCV's default page; larger only when one raw image needs more
+MAX_PAGE_SIZE = 1 << 31  # FFCV's pages must stay below 4 GiB, and ours are powers of two
+# The largest max_resolution whose page holds two raw images (page_size below).
+MAX_RESOLUTION = math.isqrt(MAX_PAGE_SIZE // (2 * 3))
 SCAN_CHUNK = 32
+# Rewrites after FFCV's encoder rejected images: each leaves those out; more than this many
+# means the encoder fails on images in general, and the conversion stops.
+MAX_REWRITES = 8
 
 # (phase, done, total): phase is "checking" (decoding every file once) or "writing".
 ProgressCallback = Callable[[str, int, int], None]
@@ -43,9 +59,7 @@ def _no_progress(phase: str, done: int, total: int) -> None:
 
 def default_workers() -> int:
     """The cores this process may use, at most 8 (writing is rarely faster beyond)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, min(8, len(os.sched_getaffinity(0))))
-    return max(1, min(8, os.cpu_count() or 1))
+    return min(8, usable_cores())
 
 
 @dataclass(frozen=True)
@@ -63,8 +77,11 @@ class WriteSettings:
         problems = []
         if self.write_mode not in WRITE_MODES:
             problems.append(f"write mode must be one of {', '.join(WRITE_MODES)}")
-        if self.max_resolution < 8:
-            problems.append(f"max resolution must be at least 8, got {self.max_resolution}")
+        if not 8 <= self.max_resolution <= MAX_RESOLUTION:
+            problems.append(
+                f"max resolution must be in [8, {MAX_RESOLUTION}] (FFCV's largest page holds "
+                f"two raw images of that size), got {self.max_resolution}"
+            )
         if not 1 <= self.jpeg_quality <= 100:
             problems.append(f"JPEG quality must be in [1, 100], got {self.jpeg_quality}")
         if self.smart_threshold < 0:
@@ -104,16 +121,17 @@ class StrictModeError(RuntimeError):
 
 
 class _LabelledImages:
-    """The (image, label) pairs FFCV's writer asks for by index."""
+    """The (image, label) pairs FFCV's writer asks for by index, images within max_side."""
 
-    def __init__(self, source: ImageSource) -> None:
+    def __init__(self, source: ImageSource, fit: Callable[[np.ndarray], np.ndarray]) -> None:
         self.source = source
+        self.fit = fit
 
     def __len__(self) -> int:
         return len(self.source)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
-        return self.source.load(index), int(self.source.labels[index])
+        return self.fit(self.source.load(index)), int(self.source.labels[index])
 
 
 def _problem(source: ImageSource, index: int) -> str | None:
@@ -168,6 +186,8 @@ def find_readable(
 
 def _require_ffcv() -> None:
     """MissingExtraError with the install command unless FFCV's writer imports here."""
+    from visim.pipeline.torch_threads import kept_torch_threads
+
     try:
         with kept_torch_threads():  # importing ffcv sets them to 1
             import ffcv.writer  # noqa: F401 - importing is the check (it needs system libraries)
@@ -186,7 +206,7 @@ def _write_beton(
 ) -> None:
     from ffcv.fields import IntField, RGBImageField
 
-    from visim.pipeline.beton_writer import MonitoredDatasetWriter
+    from visim.pipeline.beton_writer import MonitoredDatasetWriter, fit_within
 
     fields = {
         IMAGE_FIELD: RGBImageField(
@@ -205,16 +225,76 @@ def _write_beton(
         num_workers=settings.workers,
         on_progress=lambda done: progress("writing", done, len(indices)),
     )
-    writer.from_indexed_dataset(_LabelledImages(source), indices=indices)
+    fitted = _LabelledImages(source, lambda image: fit_within(image, settings.max_resolution))
+    writer.from_indexed_dataset(fitted, indices=indices)
 
 
-def temporary_path(path: Path) -> Path:
-    """Where `path` is written before it is complete: hidden, same folder, same filesystem."""
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+def _write_encodable(
+    source: ImageSource,
+    readable: list[int],
+    skipped: list[dict[str, str]],
+    path: Path,
+    settings: WriteSettings,
+    strict: bool,
+    progress: ProgressCallback,
+) -> list[int]:
+    """Write `readable` to `path`, leaving out (and adding to `skipped`) what FFCV's encoder
+    rejects; the indices written. StrictModeError if any is rejected and `strict`; WorkerDied
+    naming the image when a writer fails for another reason."""
+    from visim.pipeline.beton_writer import SamplesRejected, WriterFailed
+
+    for _ in range(MAX_REWRITES + 1):
+        try:
+            _write_beton(source, readable, path, settings, progress)
+            return readable
+        except SamplesRejected as rejected:
+            skipped.extend(
+                {"path": source.describe(index), "reason": reason}
+                for index, reason in sorted(rejected.rejected.items())
+            )
+            if strict:
+                raise StrictModeError(skipped) from None
+            readable = [index for index in readable if index not in rejected.rejected]
+            if not readable:
+                raise SourceError(f"no image of {source.location} could be encoded") from None
+        except WriterFailed as failed:
+            if failed.index is None:
+                raise
+            raise WorkerDied(f"writing {source.describe(failed.index)}: {failed.reason}") from None
+    raise WorkerDied(
+        f"FFCV's encoder rejected images in {MAX_REWRITES + 1} attempts in a row "
+        f"({len(skipped)} skipped so far, the last {skipped[-1]['path']}: "
+        f"{skipped[-1]['reason']})"
+    )
+
+
+def temporary_path(path: Path, pid: int | None = None) -> Path:
+    """Where `path` is written before it is complete: hidden, same folder, same filesystem,
+    named after the writing process."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid() if pid is None else pid}")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporaries of `path` whose writer is gone (killed outright, a crash)."""
+    pattern = temporary_path(path, pid=0).name.removesuffix("0")
+    for leftover in path.parent.glob(glob.escape(pattern) + "*"):
+        pid = leftover.name.removeprefix(pattern)
+        if pid.isdigit() and not _running(int(pid)):
+            leftover.unlink(missing_ok=True)
 
 
 def _publish(pairs: list[tuple[Path, Path]]) -> None:
-    """Rename each temporary into place; no stop signal can split the pair in between."""
+    """Rename each temporary into place, in order; no stop signal can split them."""
     for temporary, _ in pairs:
         # On disk before the rename, so a crash cannot leave a short file under the real name.
         with open(temporary, "rb") as handle:
@@ -250,9 +330,30 @@ def convert_source(
         raise StrictModeError(skipped)
     if not readable:
         raise SourceError(f"no readable images in {source.location}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for final in (out, manifest_out):
+        remove_stale_temporaries(final)
+    beton_tmp, manifest_tmp = temporary_path(out), temporary_path(manifest_out)
+    try:
+        readable = _write_encodable(
+            source, readable, skipped, beton_tmp, settings, strict, progress
+        )
+        manifest = _manifest(source, readable, skipped, settings)
+        manifest_tmp.write_text(manifest_json(manifest))
+        # The .beton last: where it exists, its manifest is beside it.
+        _publish([(manifest_tmp, manifest_out), (beton_tmp, out)])
+    finally:
+        for leftover in (beton_tmp, manifest_tmp):
+            leftover.unlink(missing_ok=True)
+    return ConvertResult(out, manifest, out.stat().st_size, time.perf_counter() - started)
+
+
+def _manifest(
+    source: ImageSource, readable: list[int], skipped: list[dict[str, str]], settings: WriteSettings
+) -> Manifest:
     labels = source.labels[readable]
     counts = np.bincount(labels, minlength=len(source.classes))
-    manifest = Manifest(
+    return Manifest(
         classes=list(source.classes),
         num_images=len(readable),
         per_class={name: int(n) for name, n in zip(source.classes, counts, strict=True)},
@@ -264,13 +365,3 @@ def convert_source(
         settings={k: v for k, v in asdict(settings).items() if k != "workers"},
         visim_version=__version__,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    beton_tmp, manifest_tmp = temporary_path(out), temporary_path(manifest_out)
-    try:
-        _write_beton(source, readable, beton_tmp, settings, progress)
-        manifest_tmp.write_text(manifest_json(manifest))
-        _publish([(beton_tmp, out), (manifest_tmp, manifest_out)])
-    finally:
-        for leftover in (beton_tmp, manifest_tmp):
-            leftover.unlink(missing_ok=True)
-    return ConvertResult(out, manifest, out.stat().st_size, time.perf_counter() - started)

@@ -12,6 +12,7 @@ import torch
 from visim.pipeline.batch import Batch
 from visim.pipeline.indexed_device import indexed_device
 from visim.pipeline.recipe import AugmentationRecipe
+from visim.pipeline.sources import AUTO_SPLIT
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class LoaderSpec:
     rank: int = 0  # global rank: picks the shard
     world_size: int = 1
     workers: int = 2
-    split: str = "train"
+    split: str = AUTO_SPLIT  # "train" where the source has splits, else the whole source
     shuffle: bool = True
     channels_last: bool = True
     # Only the synthetic backend uses this: how many samples make an epoch.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -66,15 +67,16 @@ def pil_to_rgb(image: Image.Image) -> np.ndarray:
     return np.array(image.convert("RGB"))
 
 
-def decode_image_file(path: Path) -> np.ndarray:
-    """The file's pixels as uint8 [H, W, 3] RGB; UnreadableImage for anything undecodable."""
+def decode_image(encoded: Path | BinaryIO, item: str) -> np.ndarray:
+    """The pixels of an encoded image (a file, or its bytes) as uint8 [H, W, 3] RGB;
+    UnreadableImage naming `item` for anything undecodable."""
     try:
-        with Image.open(path) as image:
+        with Image.open(encoded) as image:
             image.load()  # open() reads only the header; truncation shows up here
             return pil_to_rgb(image)
     except Exception as error:  # decoders raise many exception types on bad files
         reason = str(error) or type(error).__name__
-        raise UnreadableImage(str(path), reason) from None
+        raise UnreadableImage(item, reason) from None
 
 
 class ImageFolderSource(ImageSource):
@@ -104,7 +106,7 @@ class ImageFolderSource(ImageSource):
         self.labels = np.asarray(labels, dtype=np.int64)
 
     def load(self, index: int) -> np.ndarray:
-        return decode_image_file(self.paths[index])
+        return decode_image(self.paths[index], str(self.paths[index]))
 
     def read_encoded(self, index: int) -> bytes:
         """The file's bytes as stored, so a JPEG can go to a GPU decoder without re-encoding."""

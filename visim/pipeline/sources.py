@@ -14,6 +14,9 @@ import numpy as np
 SPLITS = ("train", "test")
 # What a user may pass wherever visim reads images (for --help texts).
 SOURCES_HELP = "an image folder, IDX, CIFAR or .npz source, or demo[:N[:SEED]]"
+# A split option's default (open_split): the split a command prefers where the source has
+# splits, else the whole source.
+AUTO_SPLIT = "auto"
 
 
 class UnreadableImage(Exception):
@@ -27,6 +30,14 @@ class UnreadableImage(Exception):
 
 class SourceError(ValueError):
     """The source as a whole cannot be read (missing, empty, unknown format)."""
+
+
+class MissingSplit(SourceError):
+    """The source has no such split; `available` are the ones it has."""
+
+    def __init__(self, message: str, available: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.available = available
 
 
 class ImageSource(ABC):
@@ -58,18 +69,23 @@ def check_split(split: str, location: str, available: tuple[str, ...] = SPLITS) 
     if split not in SPLITS:
         raise SourceError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if split not in available:
-        raise SourceError(f"{location} has no {split!r} split (it has: {', '.join(available)})")
+        raise MissingSplit(
+            f"{location} has no {split!r} split (it has: {', '.join(available)})", available
+        )
 
 
 def open_source(src: str | Path, split: str = "train") -> ImageSource:
     """Open `src` with the reader its layout calls for.
 
     'demo' or 'demo:N[:SEED]' is the built-in generated set (a folder named demo: ./demo).
-    A .npz file is read as arrays; a directory as IDX files (MNIST family), CIFAR python
-    batches, or else an image folder (root/<class>/*.jpg).
+    A .npz file is read as arrays, a .beton as `visim convert` wrote it; a directory as IDX
+    files (MNIST family), CIFAR python batches, or else an image folder (root/<class>/*.jpg).
+    Sources without splits (an image folder without train/ and test/, most .npz files) hold
+    only "train": the whole source; a .beton holds the split it was converted from.
     """
     # Readers import this module for the base class, so they are imported here, when used.
     from visim.pipeline import (
+        source_beton,
         source_cifar,
         source_demo,
         source_idx,
@@ -86,8 +102,11 @@ def open_source(src: str | Path, split: str = "train") -> ImageSource:
     if path.is_file():
         if path.suffix.lower() == ".npz":
             return source_npz.open_npz(path, split)
+        if path.suffix.lower() == ".beton":
+            return source_beton.BetonSource(path, split)
         raise SourceError(
-            f"unknown source format: {text} (expected a directory, a .npz file or 'demo')"
+            f"unknown source format: {text} (expected a directory, a .npz or .beton file, "
+            "or 'demo')"
         )
     if source_idx.is_idx_directory(path):
         return source_idx.open_idx(path, split)
@@ -99,5 +118,18 @@ def open_source(src: str | Path, split: str = "train") -> ImageSource:
         raise SourceError(f"source is empty: {text}")
     raise SourceError(
         f"unknown source format: {text} (expected class subfolders of images, IDX files, "
-        "CIFAR python batches, a .npz file or 'demo')"
+        "CIFAR python batches, a .npz or .beton file, or 'demo')"
     )
+
+
+def open_split(src: str | Path, split: str, preferred: str = "train") -> ImageSource:
+    """open_source(src, split); AUTO_SPLIT opens the `preferred` split where the source has
+    it and otherwise the whole source (its one split)."""
+    if split != AUTO_SPLIT:
+        return open_source(src, split)
+    try:
+        return open_source(src, preferred)
+    except MissingSplit as missing:
+        if len(missing.available) != 1:
+            raise
+        return open_source(src, missing.available[0])

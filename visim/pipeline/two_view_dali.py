@@ -67,7 +67,7 @@ from visim.pipeline.epoch_order import (
 from visim.pipeline.loader_spec import LoaderSpec
 from visim.pipeline.recipe import AugmentationRecipe
 from visim.pipeline.source_image_folder import ImageFolderSource
-from visim.pipeline.sources import ImageSource, UnreadableImage, open_source
+from visim.pipeline.sources import ImageSource, UnreadableImage, open_split
 
 PREFETCH_BATCHES = 2
 
@@ -139,7 +139,7 @@ class DALITwoViewLoader:
 
     @classmethod
     def from_spec(cls, spec: LoaderSpec) -> DALITwoViewLoader:
-        return cls(spec, open_source(spec.source, spec.split))
+        return cls(spec, open_split(spec.source, spec.split))
 
     @property
     def num_samples(self) -> int:

@@ -48,6 +48,7 @@ from visim.pipeline.epoch_order import (
 from visim.pipeline.ffcv_color_stage import RecipeColorStage
 from visim.pipeline.ffcv_decode_once import TwoViewRandomResizedCropDecoder
 from visim.pipeline.loader_spec import LoaderSpec
+from visim.pipeline.loader_workers import check_loader_workers
 from visim.pipeline.manifest import IMAGE_FIELD, LABEL_FIELD
 from visim.pipeline.random_streams import stream_seed
 from visim.pipeline.torch_threads import kept_torch_threads, set_torch_threads
@@ -199,12 +200,14 @@ class FFCVTwoViewLoader:
         self._epoch = 0
         self._start_batch = 0
         colour_stream = self._colour_stream_key if self.colour_ops_in_ffcv else None
+        # FFCV reads 0 as "every core"; ours means "no extra workers": one numba thread.
+        workers = max(1, spec.workers)
+        check_loader_workers("ffcv", workers)  # numba's own error would not say what to change
         with kept_torch_threads():  # building the Loader sets them to its worker count
             self._loader = Loader(
                 str(_check_beton(spec.source)),
                 batch_size=spec.batch_size,
-                # FFCV reads 0 as "every core"; ours means "no extra workers": one numba thread.
-                num_workers=max(1, spec.workers),
+                num_workers=workers,
                 order=self._order,
                 pipelines=build_pipelines(spec, two_view_mode, colour_stream),
                 drop_last=True,

@@ -32,7 +32,7 @@ from visim.pipeline.epoch_order import (
 from visim.pipeline.loader_spec import LoaderSpec
 from visim.pipeline.random_streams import stream_seed
 from visim.pipeline.recipe import AugmentationRecipe
-from visim.pipeline.sources import ImageSource, UnreadableImage, open_source
+from visim.pipeline.sources import ImageSource, UnreadableImage, open_split
 
 # How many following items to try in place of an unreadable one before giving up: a source
 # with longer runs of broken files needs fixing, not hiding.
@@ -192,7 +192,7 @@ class TorchTwoViewLoader:
 
     @classmethod
     def from_spec(cls, spec: LoaderSpec) -> TorchTwoViewLoader:
-        return cls(spec, open_source(spec.source, spec.split))
+        return cls(spec, open_split(spec.source, spec.split))
 
     @property
     def num_samples(self) -> int:

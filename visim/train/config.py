@@ -15,10 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from visim.models.backbones import BACKBONE_ARCHS
-from visim.models.kappa_head import KAPPA_PARAMS, KAPPA_SOURCES
-from visim.models.losses import VI_LOSSES
-from visim.models.model_config import METHODS, ModelConfig
+from visim.models.model_config import (
+    BACKBONE_ARCHS,
+    KAPPA_PARAMS,
+    KAPPA_SOURCES,
+    METHODS,
+    VI_LOSSES,
+    ModelConfig,
+)
 from visim.pipeline.backends import BACKENDS
 from visim.pipeline.recipe import PRESETS, AugmentationRecipe, recipe_preset
 from visim.train.precision import PRECISIONS
@@ -41,7 +45,9 @@ class DataConfig:
     backend: str = "torch"
     recipe: str = "imagenet"  # augmentation preset: imagenet | cifar | small
     size: int | None = None  # crop size; None keeps the preset's
-    workers: int = 4
+    # Loader workers per process; None follows the machine (pipeline.loader_workers): all
+    # cores but one on a CPU, the cores per process with GPUs.
+    workers: int | None = None
     synthetic_samples: int = 10_000  # samples per epoch of the synthetic backend
 
 
@@ -239,7 +245,7 @@ def validate(config: TrainConfig) -> None:
     """ConfigError for the first value that cannot work, whatever the machine."""
     d, o, r = config.data, config.optim, config.runtime
     checks = [
-        (d.workers >= 0, "data.workers", "at least 0"),
+        (d.workers is None or d.workers >= 0, "data.workers", "at least 0"),
         (d.synthetic_samples >= 1, "data.synthetic_samples", "at least 1"),
         (o.epochs >= 1, "optim.epochs", "at least 1"),
         (o.batch_size >= 1, "optim.batch_size", "at least 1"),

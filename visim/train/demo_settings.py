@@ -36,7 +36,7 @@ class DemoSettings:
     size: int = 32  # crop size in pixels (the demo images are 64x64)
     batch_size: int = 64
     backend: str = "auto"
-    workers: int = 1  # loader workers; the rest of a 2-core CPU trains
+    workers: int | None = None  # loader workers; None follows the machine, as in pretrain
     force: bool = False  # start over: convert again and train from scratch
     quiet: bool = False  # plain log lines instead of live progress bars
 
@@ -47,7 +47,7 @@ class DemoSettings:
             (self.size >= 8, "--size", "at least 8"),
             (2 <= self.batch_size <= self.images, "--batch-size", "in [2, --images]"),
             (self.backend in DEMO_BACKENDS, "--backend", f"one of {', '.join(DEMO_BACKENDS)}"),
-            (self.workers >= 0, "--workers", "at least 0"),
+            (self.workers is None or self.workers >= 0, "--workers", "at least 0"),
         ]
         for ok, option, wanted in checks:
             if not ok:

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from visim.pipeline.backends import BACKENDS, missing_extra
+from visim.pipeline.loader_workers import usable_cores
 
 # Distribution names whose versions matter for reproducing a run.
 TRACKED_PACKAGES = {
@@ -126,7 +127,7 @@ def environment_report() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu_model": cpu_model(),
-        "cpu_count": _cpu_count(),
+        "cpu_count": usable_cores(),
         "packages": {label: package_version(dist) for label, dist in TRACKED_PACKAGES.items()},
         "cuda_available": torch.cuda.is_available(),
         "cuda_version": torch.version.cuda,
@@ -147,12 +148,3 @@ def cpu_model() -> str | None:
     except OSError:
         pass
     return platform.processor() or None
-
-
-def _cpu_count() -> int:
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1

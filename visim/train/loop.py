@@ -17,6 +17,7 @@ a run of one process acts on them at the step they arrive.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -31,10 +32,12 @@ from visim.pipeline.backends import make_loader
 from visim.pipeline.batch import Batch
 from visim.pipeline.indexed_device import indexed_device
 from visim.pipeline.loader_spec import LoaderSpec
+from visim.pipeline.loader_workers import resolve_loader_workers
 from visim.train.checkpoint import (
+    NoUsableCheckpoint,
     Position,
     capture_rng,
-    load_checkpoint,
+    restore_newest,
     restore_rng,
     save_checkpoint,
 )
@@ -49,7 +52,7 @@ from visim.train.precision import (
     resolve_precision,
     training_device_info,
 )
-from visim.train.preflight import check_batch_split
+from visim.train.preflight import check_batch_split, check_workers
 from visim.train.progress import make_display
 from visim.train.run_dir import RunDir
 from visim.train.sample_record import SampleRecord
@@ -177,6 +180,15 @@ class _ProcessRun:
 
     def _make_loader(self, per_process_batch: int):
         config = self.config
+        check_workers(config)  # a ConfigError naming --workers for callers without preflight()
+        self.loader_workers = resolve_loader_workers(
+            config.data.workers,
+            config.data.backend,
+            self.accelerator.device.type,
+            # Set by visim's launcher, torchrun and accelerate launch: the processes that
+            # share this machine's cores.
+            processes=int(os.environ.get("LOCAL_WORLD_SIZE", 1)),
+        )
         spec = LoaderSpec(
             source=config.data.source,
             recipe=config.recipe,
@@ -185,7 +197,7 @@ class _ProcessRun:
             seed=config.runtime.seed,
             rank=self.rank,
             world_size=self.world,
-            workers=config.data.workers,
+            workers=self.loader_workers,
             channels_last=config.model.channels_last,
             synthetic_samples=config.data.synthetic_samples,
         )
@@ -201,22 +213,28 @@ class _ProcessRun:
             "processes": self.world,
             "precision": precision.name,
             "per_process_batch_size": self.config.optim.batch_size // self.world,
+            "loader_workers": self.loader_workers,
             "steps_per_epoch": self.steps_per_epoch,
         }
 
     # -- checkpoints -------------------------------------------------------------------------
 
     def restore_latest_checkpoint(self) -> None:
-        """Continue from the run's last checkpoint; from the start when it has none yet."""
-        path = self.run_dir.latest_checkpoint()
+        """Continue from the run's newest checkpoint that loads; from the start when it has
+        none yet. ConfigError when it has some and none of them loads."""
+        try:
+            path, passed_over = restore_newest(self.run_dir.checkpoints, self._restore)
+        except NoUsableCheckpoint as error:
+            raise ConfigError(f"--resume {self.run_dir.path}: {error}") from None
+        for line in passed_over if self.main else ():
+            self.display.message(f"skipped checkpoint {line}")
         if path is not None:
-            self._restore(path)
+            self.last_checkpoint, self.saved_at_step = path, self.position.step
         # The steps after the checkpoint are trained again: their old lines must go.
         if self.main:
             self.metrics.drop_after(self.position.step)
 
-    def _restore(self, path: Path) -> None:
-        self.position, state = load_checkpoint(path)
+    def _restore(self, position: Position, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -228,7 +246,7 @@ class _ProcessRun:
         if len(state["rng"]) == self.world:
             restore_rng(state["rng"][self.rank])
         self.guard.restore(total=state["nonfinite_steps"])
-        self.last_checkpoint, self.saved_at_step = path, self.position.step
+        self.position = position
 
     def save_checkpoint(self) -> None:
         rng_states = self._from_every_process(capture_rng())
@@ -423,6 +441,6 @@ class _ProcessRun:
         name = signal.Signals(self.stop.signum or signal.SIGTERM).name
         self.display.message(
             f"stopped by {name} after step {self.position.step}; checkpoint: "
-            f"{self.last_checkpoint}\nresume with: visim pretrain --resume {self.run_dir.path}"
+            f"{self.last_checkpoint}; resume with: visim pretrain --resume {self.run_dir.path}"
         )
         return self.stop.exit_code

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-from visim.train.environment import cuda_devices
-
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
@@ -68,6 +64,11 @@ def resolve_precision(requested: str, device: DeviceInfo) -> Precision:
 def training_device_info(cpu: bool, index: int = 0) -> DeviceInfo:
     """The device this process will train on: the CPU, or CUDA device `index` as this process
     numbers them (after CUDA_VISIBLE_DEVICES)."""
+    # Imported here: the command line reads PRECISIONS for --help without loading torch.
+    import torch
+
+    from visim.train.environment import cuda_devices
+
     if cpu or not torch.cuda.is_available():
         # bf16 runs on any CPU, only slowly; it is never chosen automatically.
         return DeviceInfo("cpu", "CPU", bf16=True)

@@ -1,9 +1,10 @@
 """Every check that can fail before any work starts, each a one-line ConfigError.
 
 Run by the process the user started, before any training process exists: an unknown or
-uninstalled backend or tracker, a DATA the backend cannot read, a process count this machine
-cannot give, a batch size that does not split over the processes, a precision the device
-lacks, or a RUN_DIR that already holds another run.
+uninstalled backend or tracker, more loader workers than the backend runs here, a DATA the
+backend cannot read, a process count this machine cannot give, a batch size that does not
+split over the processes, a precision the device lacks, or a RUN_DIR that already holds
+another run.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from visim.pipeline.backends import MissingExtraError, require_backend
-from visim.pipeline.sources import SourceError, open_source
-from visim.train.config import ConfigError, TrainConfig, validate
+from visim.pipeline.loader_workers import LoaderWorkersError, check_loader_workers
+from visim.pipeline.sources import AUTO_SPLIT, SourceError, open_split
+from visim.train.config import ConfigError, TrainConfig, option_name, validate
 from visim.train.environment import cuda_devices
 from visim.train.precision import PrecisionError, resolve_precision, training_device_info
 from visim.train.run_dir import RunDir
@@ -85,10 +87,21 @@ def check_source(config: TrainConfig) -> None:
             )
         return
     try:
-        images = len(open_source(source))
+        images = len(open_split(source, AUTO_SPLIT))
     except SourceError as error:
         raise ConfigError(f"DATA {source}: {error}") from None
     _check_enough_samples(images, f"DATA {source}", config)
+
+
+def check_workers(config: TrainConfig) -> None:
+    """ConfigError naming --workers when the backend cannot run that many here."""
+    workers = config.data.workers
+    if workers is None:  # the default follows the machine and the backend
+        return
+    try:
+        check_loader_workers(config.data.backend, workers)
+    except LoaderWorkersError as error:
+        raise ConfigError(f"{option_name('data.workers')} {workers}: {error}") from None
 
 
 def _check_enough_samples(samples: int, what: str, config: TrainConfig) -> None:
@@ -117,6 +130,7 @@ def preflight(config: TrainConfig, run_dir: RunDir, *, resume: bool) -> ProcessP
             require_tracker(config.runtime.log_with)
         except TrackerUnavailable as error:
             raise ConfigError(str(error)) from None
+    check_workers(config)
     check_source(config)
     plan = plan_processes(config, len(cuda_devices()), external_world_size())
     check_batch_split(config.optim.batch_size, plan.processes)

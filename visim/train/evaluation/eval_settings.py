@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from visim.train.evaluation.eval_error import check_options
+from visim.pipeline.sources import AUTO_SPLIT, SPLITS
+from visim.train.evaluation.eval_error import EvalError, check_options
 from visim.train.tracker_extras import LOG_WITH_CHOICES
 
 # How kappa_readout.py reads one kappa per image out of the model.
 KAPPA_READOUTS = ("center", "mean", "median")
+SPLIT_CHOICES = (*SPLITS, AUTO_SPLIT)
+__all__ = ["EvalError", "EvalSettings", "KAPPA_READOUTS", "SPLIT_CHOICES"]
 
 
 @dataclass(frozen=True)
@@ -17,9 +20,11 @@ class EvalSettings:
     train: str  # labelled data the kNN bank and the probe are fitted on
     test: str  # labelled data the numbers are measured on
     ood: str | None = None  # data from elsewhere: kappa should be lower on it
-    train_split: str = "train"
-    test_split: str = "test"
-    ood_split: str = "test"
+    # auto: for --train the train split, for --test and --ood the test split, where the
+    # source has splits; else the whole source.
+    train_split: str = AUTO_SPLIT
+    test_split: str = AUTO_SPLIT
+    ood_split: str = AUTO_SPLIT
     checkpoint: Path | None = None  # None: the run's newest weights
     knn_k: int = 200
     knn_temperature: float = 0.1
@@ -35,7 +40,9 @@ class EvalSettings:
     kappa_views: int = 8
     grid_images: int = 16  # per grid (highest and lowest kappa); 0: no grids
     batch_size: int = 256
-    workers: int | None = None  # data-loading processes; None: the run's --workers
+    # Data-loading processes; None follows the machine, as in training: all cores but one on a
+    # CPU, every core with a GPU.
+    workers: int | None = None
     device: str = "auto"  # auto: the first CUDA device if there is one, else the CPU
     plots: bool = True
     # Experiment tracker for the results: none | tensorboard | wandb | mlflow | aim;
@@ -43,7 +50,11 @@ class EvalSettings:
     log_with: str | None = None
 
     def __post_init__(self) -> None:
+        split_names = ", ".join(SPLIT_CHOICES)
         checks = [
+            (self.train_split in SPLIT_CHOICES, "--train-split", f"one of {split_names}"),
+            (self.test_split in SPLIT_CHOICES, "--test-split", f"one of {split_names}"),
+            (self.ood_split in SPLIT_CHOICES, "--ood-split", f"one of {split_names}"),
             (self.knn_k >= 1, "--knn-k", "at least 1"),
             (self.knn_temperature > 0, "--knn-temperature", "positive"),
             (self.probe_weight_decay >= 0, "--probe-weight-decay", "at least 0"),

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from visim.pipeline.sources import ImageSource, SourceError, open_source
+from visim.pipeline.loader_workers import default_loader_workers
+from visim.pipeline.sources import ImageSource, SourceError, open_split
 from visim.train.atomic_write import write_text_atomically
 from visim.train.evaluation import plots
 from visim.train.evaluation.classification import classify
@@ -48,11 +49,16 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def open_eval_source(option: str, location: str, split: str) -> ImageSource:
+def open_eval_source(option: str, location: str, split: str, preferred: str) -> ImageSource:
+    """The data of `option`; split auto means `preferred` where the source has splits."""
     try:
-        return open_source(location, split)
+        return open_split(location, split, preferred)
     except SourceError as error:
         raise EvalError(f"{option} {location}: {error}") from None
+
+
+def same_images(first: ImageSource, second: ImageSource) -> bool:
+    return (first.location, first.split) == (second.location, second.split)
 
 
 def check_same_classes(train: ImageSource, test: ImageSource) -> None:
@@ -80,14 +86,23 @@ def evaluate_run(
     expensive work when the run, the data or the options cannot be evaluated.
     """
     run = open_run(run_dir, settings.checkpoint)
-    sources = {"train": open_eval_source("--train", settings.train, settings.train_split)}
-    sources["test"] = open_eval_source("--test", settings.test, settings.test_split)
+    sources = {
+        "train": open_eval_source("--train", settings.train, settings.train_split, "train"),
+        "test": open_eval_source("--test", settings.test, settings.test_split, "test"),
+    }
     check_same_classes(sources["train"], sources["test"])
     if settings.ood:
-        sources["ood"] = open_eval_source("--ood", settings.ood, settings.ood_split)
+        sources["ood"] = open_eval_source("--ood", settings.ood, settings.ood_split, "test")
     device = resolve_device(settings.device)
     tracker = eval_tracker(settings.log_with, run)
-    warnings: list[str] = []
+    if settings.workers is None:  # the machine's default, as for training
+        settings = dataclasses.replace(settings, workers=default_loader_workers(device.type))
+    warnings = [f"skipped weights {line}" for line in run.passed_over]
+    if same_images(sources["train"], sources["test"]):
+        warnings.append(
+            f"--test is the same images as --train ({sources['test'].location}, split "
+            f"{sources['test'].split}): the accuracies measure fit, not generalisation"
+        )
     make_plots = settings.plots
     if make_plots:
         try:
@@ -201,10 +216,9 @@ def kappa_section(
     """The kappa section of the report (the readout's analysis (kappa_report), the AUROCs of
     every readout the evaluation drew, and the test images' readout kappa as "test_score"),
     and the kappa sets it was made from."""
-    workers = run.config.data.workers if settings.workers is None else settings.workers
     reader = KappaReader(
-        run, model, settings.kappa_readout, settings.kappa_views, settings.batch_size, workers,
-        log,
+        run, model, settings.kappa_readout, settings.kappa_views, settings.batch_size,
+        settings.workers, log,
     )  # fmt: skip
     test_read = reader.scores(sources["test"], pretrained["test"])
     ood_read = reader.scores(sources["ood"], pretrained["ood"]) if "ood" in sources else None

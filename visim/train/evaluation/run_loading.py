@@ -1,18 +1,27 @@
-"""The pre-training run that `visim eval` evaluates: its config, its weights, its models."""
+"""The pre-training run that `visim eval` evaluates: its config, its weights, its models.
+
+The weights are verified when the run is opened, before any feature is computed: a file that
+is cut short, damaged or made for another model is passed over for the next newest (the
+run's default weights), or is a one-line EvalError (--checkpoint, or when none loads).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 
 from visim.models.siamese import SiameseModel, build_model
-from visim.train.checkpoint import load_checkpoint
+from visim.train.checkpoint import UnreadableCheckpoint, checkpoint_paths, load_checkpoint, one_line
 from visim.train.config import ConfigError, TrainConfig
 from visim.train.evaluation.eval_error import EvalError
 from visim.train.run_dir import RunDir
+
+
+class UnusableWeights(Exception):
+    """The weights file cannot be used for the run's model; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +29,8 @@ class EvaluatedRun:
     run_dir: RunDir
     config: TrainConfig
     weights: Path  # model.safetensors or a checkpoints/step-*.pt
+    pretrained: SiameseModel = field(repr=False)  # the run's model with those weights
+    passed_over: tuple[str, ...] = ()  # newer weights that could not be used, and why
 
     @property
     def has_kappa(self) -> bool:
@@ -40,34 +51,50 @@ class EvaluatedRun:
             return build_model(self.config.model)
 
     def pretrained_model(self) -> SiameseModel:
-        model = build_model(self.config.model)
-        if self.weights.suffix == ".safetensors":
-            state = load_file(self.weights)
-        else:
-            state = load_checkpoint(self.weights)[1]["model"]
+        return self.pretrained
+
+
+def load_weights(path: Path, config: TrainConfig) -> SiameseModel:
+    """The run's model with the weights in `path` (an export or a checkpoint).
+
+    UnusableWeights when the file cannot be read or does not fit the model.
+    """
+    if path.suffix == ".safetensors":
         try:
-            model.load_state_dict(state)
-        except RuntimeError as error:
-            # torch lists every bad key over many lines; the last one names a concrete problem.
-            detail = str(error).strip().splitlines()[-1].strip()[:200]
-            raise EvalError(
-                f"{self.weights}: does not fit the run's model "
-                f"({self.config.model.method}, {self.config.model.arch}): {detail}"
-            ) from None
-        return model
+            state = load_file(path)
+        except Exception as error:  # safetensors raises its own error types, OSError
+            raise UnusableWeights(f"cannot be read ({one_line(error)})") from None
+    else:
+        try:
+            state = load_checkpoint(path)[1]["model"]
+        except UnreadableCheckpoint as error:
+            raise UnusableWeights(error.reason) from None
+        except KeyError:
+            raise UnusableWeights("holds no model weights") from None
+    model = build_model(config.model)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        # torch lists every bad key over many lines; the last one names a concrete problem.
+        detail = str(error).strip().splitlines()[-1].strip()[:200]
+        raise UnusableWeights(
+            f"does not fit the run's model ({config.model.method}, {config.model.arch}): {detail}"
+        ) from None
+    return model
 
 
-def newest_weights(run_dir: RunDir) -> Path | None:
-    """The most recently written of model.safetensors and the latest checkpoint, if any.
+def weights_newest_first(run_dir: RunDir) -> list[Path]:
+    """model.safetensors and every checkpoint, the most recently written first.
 
     The export is written when a run ends; a resumed run that trained on has newer checkpoints.
     """
-    candidates = [p for p in (run_dir.model, run_dir.latest_checkpoint()) if p and p.exists()]
-    return max(candidates, key=lambda p: p.stat().st_mtime_ns, default=None)
+    candidates = [p for p in (run_dir.model, *checkpoint_paths(run_dir.checkpoints)) if p.exists()]
+    return sorted(candidates, key=lambda p: p.stat().st_mtime_ns, reverse=True)
 
 
 def open_run(path: Path, weights: Path | None = None) -> EvaluatedRun:
-    """The run at `path` with `weights` (default: its newest); EvalError when unusable."""
+    """The run at `path` with `weights` (default: its newest that loads); EvalError when
+    the run or the weights cannot be used."""
     run_dir = RunDir(Path(path))
     if not run_dir.holds_run():
         raise EvalError(
@@ -78,13 +105,26 @@ def open_run(path: Path, weights: Path | None = None) -> EvaluatedRun:
         config = run_dir.load_config()
     except ConfigError as error:
         raise EvalError(f"RUN_DIR {path}: {error}") from None
-    if weights is None:
-        weights = newest_weights(run_dir)
-        if weights is None:
-            raise EvalError(
-                f"RUN_DIR {path}: no checkpoint yet (no model.safetensors, nothing in "
-                "checkpoints/); train further or pass --checkpoint"
-            )
-    elif not Path(weights).is_file():
-        raise EvalError(f"--checkpoint {weights}: no such file")
-    return EvaluatedRun(run_dir, config, Path(weights))
+    if weights is not None:
+        weights = Path(weights)
+        if not weights.is_file():
+            raise EvalError(f"--checkpoint {weights}: no such file")
+        try:
+            return EvaluatedRun(run_dir, config, weights, load_weights(weights, config))
+        except UnusableWeights as error:
+            raise EvalError(f"--checkpoint {weights}: {error}") from None
+    candidates = weights_newest_first(run_dir)
+    if not candidates:
+        raise EvalError(
+            f"RUN_DIR {path}: no checkpoint yet (no model.safetensors, nothing in "
+            "checkpoints/); train further or pass --checkpoint"
+        )
+    passed_over = []
+    for candidate in candidates:
+        try:
+            model = load_weights(candidate, config)
+        except UnusableWeights as error:
+            passed_over.append(f"{candidate}: {error}")
+            continue
+        return EvaluatedRun(run_dir, config, candidate, model, tuple(passed_over))
+    raise EvalError(f"RUN_DIR {path}: no weights there can be used: {'; '.join(passed_over)}")

@@ -1,0 +1,151 @@
+"""Ctrl-C as a terminal sends it (SIGINT to the whole process group), at several moments of
+every command: one line, exit code 130, no traceback, and nothing left at OUT.
+
+Each command runs in a session of its own (start_new_session), so that the test can signal
+its whole group the way a terminal's job control does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from visim.models.model_config import ModelConfig
+from visim.train.config import DataConfig, TrainConfig
+from visim.train.run_dir import RunDir
+
+# Long enough that no command can be finished before its signal comes.
+DEADLINE_S = 180
+
+
+def interrupt(args: list[str], tmp_path: Path, ready: Callable[[str], bool]) -> tuple[int, str]:
+    """Run `visim ARGS`, send SIGINT to its group once ready(output so far) is true; (exit
+    code, stdout + stderr)."""
+    log = tmp_path / "output.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "visim", *args],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=tmp_path,
+        )
+        try:
+            deadline = time.monotonic() + DEADLINE_S
+            while not ready(log.read_text()):
+                assert process.poll() is None, f"ended before the signal: {log.read_text()}"
+                assert time.monotonic() < deadline, "the moment to interrupt never came"
+                time.sleep(0.02)
+            os.killpg(process.pid, signal.SIGINT)
+            code = process.wait(timeout=DEADLINE_S)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    return code, log.read_text()
+
+
+def after(seconds: float) -> Callable[[str], bool]:
+    started = time.monotonic()
+    return lambda output: time.monotonic() - started >= seconds
+
+
+def printed(text: str) -> Callable[[str], bool]:
+    return lambda output: text in output
+
+
+def assert_one_line_and_130(code: int, output: str) -> str:
+    """The line that says the command was interrupted (or stopped by SIGINT)."""
+    assert code == 130, output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
+    said = [line for line in output.splitlines() if "interrupted" in line or "SIGINT" in line]
+    assert len(said) == 1, output
+    return said[0]
+
+
+def tiny_run(path: Path) -> Path:
+    """A run directory as a finished run leaves it, for eval to read."""
+    from visim.models.siamese import build_model
+    from visim.train.export import export_weights
+
+    config = TrainConfig(
+        data=DataConfig(source="demo:40", recipe="cifar", size=16, workers=0),
+        model=ModelConfig(arch="resnet18", cifar_stem=True, proj_dim=32, pred_hidden_dim=8),
+    )
+    run_dir = RunDir(path)
+    run_dir.write_config(config)
+    export_weights(build_model(config.model), run_dir)
+    return path
+
+
+TINY_PRETRAIN = ["--backend", "torch", "--recipe", "small", "--size", "16", "--arch",
+                 "resnet18", "--batch-size", "16", "--epochs", "2", "--workers", "0",
+                 "--quiet", "--log-every", "1", "--checkpoint-every", "0"]  # fmt: skip
+
+# Each command while it is still importing (half a second in: typer, torch, FFCV), with the
+# path its output would go to.
+WHILE_IMPORTING = {
+    "convert": (["convert", "demo:400", "out/o.beton"], "out"),
+    "pretrain": (["pretrain", "demo:96", "--out", "run", *TINY_PRETRAIN], "run"),
+    "eval": (["eval", "no-run", "--train", "demo:40", "--test", "demo:40"], "no-run/eval"),
+    "demo": (["demo", "--out", "demo-out", "--backend", "torch"], "demo-out"),
+    "info": (["info"], None),
+    "bench": (["bench", "train", "--backends", "synthetic", "--json", "b.json"], "b.json"),
+}
+
+
+@pytest.mark.parametrize("command", WHILE_IMPORTING)
+@pytest.mark.parametrize("seconds", [0.3, 1.5])
+def test_ctrl_c_while_a_command_starts(tmp_path, command, seconds):
+    args, out = WHILE_IMPORTING[command]
+    code, output = interrupt(args, tmp_path, after(seconds))
+    assert_one_line_and_130(code, output)
+    if out is not None:
+        assert not (tmp_path / out).exists()
+
+
+def test_ctrl_c_while_convert_writes(tmp_path):
+    out = tmp_path / "big.beton"
+
+    def writing(output: str) -> bool:
+        return bool(list(tmp_path.glob(".big.beton.tmp-*")))
+
+    code, output = interrupt(["convert", "demo:40000", str(out), "--workers", "1"], tmp_path,
+                             writing)  # fmt: skip
+    assert "nothing written to" in assert_one_line_and_130(code, output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["output.log"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_pretrain_trains_stops_at_a_checkpoint(tmp_path):
+    args = ["pretrain", "demo:96", "--out", "run", *TINY_PRETRAIN]
+    code, output = interrupt(args, tmp_path, printed("step 1/"))
+    line = assert_one_line_and_130(code, output)
+    assert line.startswith("stopped by SIGINT after step") and "resume with:" in line
+    assert RunDir(tmp_path / "run").latest_checkpoint() is not None
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_eval_extracts_features_writes_nothing(tmp_path):
+    run = tiny_run(tmp_path / "run")
+    args = ["eval", str(run), "--train", "demo:40", "--test", "demo:40", "--workers", "0"]
+    code, output = interrupt(args, tmp_path, printed("features:"))
+    assert_one_line_and_130(code, output)
+    eval_dir = run / "eval"
+    assert not (eval_dir / "eval.json").exists()
+    assert not [p for p in eval_dir.rglob("*") if ".tmp" in p.name]
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_demo_pretrains(tmp_path):
+    args = ["demo", "--out", "demo-out", "--backend", "torch", "--images", "40", "--epochs",
+            "2", "--batch-size", "8", "--size", "16", "--workers", "0", "--quiet"]  # fmt: skip
+    code, output = interrupt(args, tmp_path, printed("Step 2/3"))
+    assert_one_line_and_130(code, output)

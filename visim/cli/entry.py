@@ -1,0 +1,25 @@
+"""The `visim` executable: the first code that runs, before anything heavy is imported.
+
+It installs the Ctrl-C handling of visim.cli.interrupts, and only then imports the app, so an
+interrupt during any import, the app's included, still ends in one line and exit code 130.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from visim.cli import interrupts
+
+
+def main() -> None:
+    interrupts.install()
+    try:
+        from visim.cli.app import app
+
+        app()
+    except KeyboardInterrupt:  # raised outside any command, e.g. while options are parsed
+        interrupts.report_interrupt()
+        sys.exit(interrupts.EXIT_INTERRUPTED)
+    except SystemExit as leaving:
+        interrupts.exiting(leaving.code)
+        raise
