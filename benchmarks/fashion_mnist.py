@@ -53,8 +53,8 @@ def markdown(summary: dict) -> str:
         "k=200, T=0.1 on the training set's features; linear probe on the same features. "
         "Kappa AUROCs: predicting a right probe answer, and telling the test images from the "
         "demo set's 1,000 coloured shapes (OOD); kappa read from the centre crop, the mean "
-        "and the median over 8 augmented views. Augmented: 2,000 training images, one "
-        "augmented view each.",
+        "and the median over 8 augmented views. Median kappa augmented: over the 8 views of "
+        "2,000 test images.",
         "",
         *markdown_table(summary["runs"]),
         "",
