@@ -196,7 +196,10 @@ def train(
             chosen = dataclasses.replace(chosen, compile_archs=None)
         device_name = resolve_device(device, planning=dry_run)
         check_precisions(chosen.axes.precision, device_name)
-        check_run_options(workers, case_timeout, time_budget, chosen.backends)
+        # A dry run plans for the machine it names (--device cuda from a laptop): its
+        # --workers are that machine's, not this one's.
+        checked_backends = () if dry_run else chosen.backends
+        check_run_options(workers, case_timeout, time_budget, checked_backends)
         if data is not None:
             open_split(data, AUTO_SPLIT)  # a mistyped DATA fails here, not in every case
         bench = TrainBench(

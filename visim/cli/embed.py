@@ -36,7 +36,9 @@ def embed(
     out: Path = typer.Option(
         ..., "--out", "-o", help="The Parquet file to write, one row per image."
     ),
-    split: str = typer.Option(_DEFAULTS["split"], help="Split of --data, where it has them."),
+    split: str = typer.Option(
+        _DEFAULTS["split"], help="Split of --data; auto: train where it has splits, else all."
+    ),
     checkpoint: Path | None = typer.Option(
         None, help="Weights to use (default: the run's newest checkpoint or export)."
     ),

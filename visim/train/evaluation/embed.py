@@ -63,7 +63,7 @@ def embed_run(
         raise EvalError(f"--out {out}: already exists; pass --force to overwrite it")
     require_pyarrow()
     run = open_run(run_dir, settings.checkpoint)
-    source = open_eval_source("--data", settings.data, settings.split)
+    source = open_eval_source("--data", settings.data, settings.split, "train")
     device = resolve_device(settings.device)
     model = run.pretrained_model().to(device)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from visim.pipeline.sources import AUTO_SPLIT
 from visim.train.evaluation.eval_error import check_options
 
 
@@ -12,7 +13,8 @@ from visim.train.evaluation.eval_error import check_options
 class EmbedSettings:
     data: str  # the images to embed: any source visim reads
     out: Path  # the Parquet file to write
-    split: str = "train"  # of --data, where the source has splits
+    # Of --data; auto: the train split where the source has splits, else the whole source.
+    split: str = AUTO_SPLIT
     checkpoint: Path | None = None  # None: the run's newest weights
     projections: bool = False  # also the projector's output, in a column of its own
     batch_size: int = 256
