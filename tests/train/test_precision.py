@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from visim.train import precision
+from visim.train import environment, precision
 from visim.train.precision import DeviceInfo, PrecisionError, resolve_precision
 
 CPU = DeviceInfo("cpu", "CPU", bf16=True)
@@ -52,7 +52,8 @@ def test_unknown_precision_names_the_option():
 def test_device_info_reads_the_cuda_device(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     fake = [{"index": 0, "name": "Tesla V100", "bf16": False}]
-    monkeypatch.setattr(precision, "cuda_devices", lambda: fake)
+    # training_device_info imports it when called (the CLI reads this module without torch).
+    monkeypatch.setattr(environment, "cuda_devices", lambda: fake)
     device = precision.training_device_info(cpu=False)
     assert device == V100
     assert resolve_precision("auto", device).name == "fp16"
