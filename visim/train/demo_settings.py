@@ -97,6 +97,11 @@ def demo_train_config(settings: DemoSettings, backend: str) -> TrainConfig:
                 "arch": "resnet18",
                 "proj_dim": 512,
                 "pred_hidden_dim": 128,
+                # The paper's objective, which every recorded demo run used (README): with the
+                # defaults chosen on Fashion-MNIST (relative loss, moment head) these narrow
+                # heads at batch 64 learned nothing here (kNN 10.4 % against 11.4 % random).
+                "vi_loss": "nll",
+                "kappa_param": "softplus",
             },
             "optim": {"epochs": settings.epochs, "batch_size": settings.batch_size, "lr": 0.05},
             # Checkpoints at every epoch's end (a few seconds apart): an interrupted demo
