@@ -25,14 +25,16 @@ from visim.train.evaluation.classification import classify
 from visim.train.evaluation.eval_settings import KAPPA_READOUTS, EvalSettings
 from visim.train.evaluation.eval_tracking import eval_tracker, log_eval
 from visim.train.evaluation.feature_store import FeatureStore
-from visim.train.evaluation.kappa_analysis import ood_auroc
 from visim.train.evaluation.kappa_plots import write_kappa_plots
 from visim.train.evaluation.kappa_readout import KappaReader
 from visim.train.evaluation.kappa_report import extreme_images, kappa_report
 from visim.train.evaluation.linear_probe import LinearProbe
-from visim.train.evaluation.ranking_metrics import auroc
 from visim.train.evaluation.run_loading import EvalError, EvaluatedRun, open_run
-from visim.train.evaluation.uncertainty_baselines import baseline_scores, baselines_report
+from visim.train.evaluation.uncertainty_baselines import (
+    baseline_scores,
+    baselines_report,
+    score_aurocs,
+)
 
 VARIANTS = ("pretrained", "random_init")
 
@@ -237,15 +239,7 @@ def kappa_section(
     section = {
         "readout": {"method": settings.kappa_readout, "views": settings.kappa_views},
         **kappa_report(kappas, correct, settings.kappa_bins),
-        "by_readout": {
-            name: {
-                "auroc_correct": auroc(test_read[name], correct),
-                "ood_auroc": None
-                if ood_read is None
-                else ood_auroc(test_read[name], ood_read[name]),
-            }
-            for name in readouts
-        },
+        "by_readout": score_aurocs({name: test_read[name] for name in readouts}, correct, ood_read),
         "test_score": test_read[settings.kappa_readout],
     }
     return section, kappas

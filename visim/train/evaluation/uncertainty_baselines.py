@@ -34,18 +34,26 @@ def baseline_scores(
     }
 
 
+def score_aurocs(
+    test_scores: dict[str, np.ndarray],
+    probe_correct: np.ndarray,
+    ood_scores: dict[str, np.ndarray] | None,
+) -> dict[str, dict]:
+    """{score name: {"auroc_correct", "ood_auroc" (None without OOD data)}} for every score
+    of `test_scores`: the baselines' and kappa's readouts alike."""
+    return {
+        name: {
+            "auroc_correct": auroc(scores, probe_correct),
+            "ood_auroc": None if ood_scores is None else ood_auroc(scores, ood_scores[name]),
+        }
+        for name, scores in test_scores.items()
+    }
+
+
 def baselines_report(
     test_scores: dict[str, np.ndarray],
     probe_correct: np.ndarray,
     ood_scores: dict[str, np.ndarray] | None,
 ) -> dict[str, dict]:
-    """{baseline: {"auroc_correct", "ood_auroc" (None without OOD data)}}."""
-    return {
-        name: {
-            "auroc_correct": auroc(test_scores[name], probe_correct),
-            "ood_auroc": None
-            if ood_scores is None
-            else ood_auroc(test_scores[name], ood_scores[name]),
-        }
-        for name in BASELINES
-    }
+    """score_aurocs of every baseline."""
+    return score_aurocs({name: test_scores[name] for name in BASELINES}, probe_correct, ood_scores)
