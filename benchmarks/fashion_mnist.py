@@ -20,7 +20,13 @@ import json
 import sys
 from pathlib import Path
 
-from method_runs import CONFIGURATIONS, markdown_table, percent, run_configuration
+from method_runs import (
+    CONFIGURATIONS,
+    commands_and_machine,
+    markdown_table,
+    percent,
+    run_configuration,
+)
 
 from visim.train.environment import environment_report
 
@@ -62,16 +68,7 @@ def markdown(summary: dict) -> str:
         f"{percent(random_init['knn']['top1'])}, "
         f"probe {percent(random_init['linear_probe']['top1'])}.",
         "",
-        "Commands:",
-        "",
-        "```",
-        *(command for run in summary["runs"].values() for command in run["commands"]),
-        "```",
-        "",
-        f"Machine: {env['platform']}, {env['cpu_count']} CPUs "
-        f"({env.get('cpu_model', 'CPU model not recorded')}), devices: "
-        f"{', '.join(d['name'] for d in env['cuda_devices']) or 'none (CPU)'}; "
-        f"torch {env['packages']['torch']}, visim commit {env['git_commit']}.",
+        *commands_and_machine(summary["runs"], env),
         "",
         "Repeat: `nox -s fashion_mnist` (or `python benchmarks/fashion_mnist.py` with the same "
         "options).",

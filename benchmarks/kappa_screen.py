@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from method_runs import CONFIGURATIONS, markdown_table, run_configuration
+from method_runs import CONFIGURATIONS, commands_and_machine, markdown_table, run_configuration
 
 from visim.pipeline.sources import open_source
 from visim.train.environment import environment_report
@@ -104,15 +104,7 @@ def markdown(summary: dict) -> str:
         "",
         *markdown_table(summary["runs"]),
         "",
-        "Commands:",
-        "",
-        "```",
-        *(c for run in summary["runs"].values() for c in run["commands"]),
-        "```",
-        "",
-        f"Machine: {env['platform']}, {env['cpu_count']} CPUs "
-        f"({env.get('cpu_model', 'CPU model not recorded')}); torch {env['packages']['torch']}, "
-        f"visim commit {env['git_commit']}.",
+        *commands_and_machine(summary["runs"], env),
         "",
         "Repeat: `python benchmarks/kappa_screen.py --configurations NAME[,NAME...]`.",
         "",

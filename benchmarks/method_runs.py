@@ -153,3 +153,19 @@ def markdown_table(rows: dict[str, dict]) -> list[str]:
             f"{number(base['max_softmax']['ood_auroc'])} | {row['seconds']['pretrain']:.0f} |"
         )
     return lines
+
+
+def commands_and_machine(rows: dict[str, dict], env: dict) -> list[str]:
+    """The lines after a method table: every command that made it, and the machine it ran on."""
+    return [
+        "Commands:",
+        "",
+        "```",
+        *(command for row in rows.values() for command in row["commands"]),
+        "```",
+        "",
+        f"Machine: {env['platform']}, {env['cpu_count']} CPUs "
+        f"({env.get('cpu_model', 'CPU model not recorded')}), devices: "
+        f"{', '.join(d['name'] for d in env['cuda_devices']) or 'none (CPU)'}; "
+        f"torch {env['packages']['torch']}, visim commit {env['git_commit']}.",
+    ]
