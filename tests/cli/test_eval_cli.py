@@ -8,33 +8,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.tiny_run_toml import tiny_run_toml
 from visim.cli.app import app
 
 runner = CliRunner()
 
-TINY_RUN = """
-[data]
-source = "demo:40"
-recipe = "cifar"
-size = 16
-workers = 0
-
-[model]
-method = "vi-simsiam"
-arch = "resnet18"
-cifar_stem = true
-proj_dim = 32
-pred_hidden_dim = 8
-
-[optim]
-epochs = 1
-batch_size = 8
-
-[runtime]
-max_steps = 2
-checkpoint_every = 0
-quiet = true
-"""
+TINY_RUN = tiny_run_toml(max_steps=2)
 QUICK = ["--workers", "0", "--batch-size", "64", "--kappa-bins", "5", "--device", "cpu"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -9,6 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 from typer.testing import CliRunner
 
+from tests.tiny_run_toml import tiny_run_toml
 from visim.cli.app import app
 from visim.train.config import ConfigError, config_from_dict
 from visim.train.metrics import read_metrics
@@ -16,30 +17,7 @@ from visim.train.tracking import scalars
 
 runner = CliRunner()
 
-TINY_RUN = """
-[data]
-source = "demo:40"
-recipe = "cifar"
-size = 16
-workers = 0
-
-[model]
-method = "vi-simsiam"
-arch = "resnet18"
-cifar_stem = true
-proj_dim = 32
-pred_hidden_dim = 8
-
-[optim]
-epochs = 1
-batch_size = 8
-
-[runtime]
-max_steps = 3
-log_every = 1
-checkpoint_every = 0
-quiet = true
-"""
+TINY_RUN = tiny_run_toml(max_steps=3, log_every=1)
 EVAL = ["--train", "demo:40", "--test", "demo:40", "--workers", "0", "--device", "cpu"]
 
 
