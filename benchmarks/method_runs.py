@@ -87,7 +87,7 @@ def run_configuration(
     evaluate = [
         *("eval", str(run_dir), "--train", train, "--test", test, "--test-split", test_split),
         *("--workers", str(workers), "--augmented-images", "2000", "--ood", OOD),
-        *("--kappa-readout", "median", "--kappa-views", str(KAPPA_VIEWS), "--no-plots"),
+        *("--kappa-readout", "fit", "--kappa-views", str(KAPPA_VIEWS), "--no-plots"),
     ]
     seconds = {"pretrain": visim(pretrain), "eval": visim(evaluate)}
     report = json.loads((run_dir / "eval" / "eval.json").read_text())
@@ -127,7 +127,8 @@ def markdown_table(rows: dict[str, dict]) -> list[str]:
     """One line per configuration: accuracies, kappa AUROCs per readout, baselines."""
     lines = [
         "| configuration | kNN top-1 | probe top-1 | kappa AUROC right answer (center / mean / "
-        "median of 8 views) | kappa OOD AUROC (center / mean / median) | median kappa clean / "
+        "median / fit of 8 views) | kappa OOD AUROC (center / mean / median / fit) | median "
+        "kappa clean / "
         "augmented | kNN-cosine AUROC right / OOD | max-softmax AUROC right / OOD | pretrain s |",
         "|---|---:|---:|---|---|---|---|---|---:|",
     ]
@@ -139,7 +140,7 @@ def markdown_table(rows: dict[str, dict]) -> list[str]:
             right = ood = medians = "-"
         else:
             by = kappa["by_readout"]
-            readouts = [r for r in ("center", "mean", "median") if r in by]
+            readouts = [r for r in ("center", "mean", "median", "fit") if r in by]
             right = " / ".join(number(by[r]["auroc_correct"]) for r in readouts)
             ood = " / ".join(number(by[r]["ood_auroc"]) for r in readouts)
             m = kappa["median"]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from visim.models import ModelConfig, build_model
-from visim.models.kappa_head import KappaHead, kappa_from_moment
+from visim.models.kappa_head import KappaHead, kappa_from_moment, maximum_likelihood_kappa
 from visim.models.losses import vi_sample_losses
 from visim.models.power_spherical import PowerSpherical
 
@@ -37,6 +37,33 @@ def test_the_moment_is_what_samples_of_the_distribution_average():
     assert observed.item() == pytest.approx(
         expected_log_one_plus_cosine(kappa, DIM).item(), abs=2e-3
     )
+
+
+def test_the_maximum_likelihood_kappa_recovers_the_concentration_samples_came_from():
+    torch.manual_seed(1)
+    loc = torch.nn.functional.normalize(torch.randn(2, DIM, dtype=torch.float64), dim=-1)
+    kappa = torch.tensor([30.0, 800.0], dtype=torch.float64)
+    samples = PowerSpherical(loc, kappa).rsample((5000,))  # [5000, 2, DIM]
+    cosines = (samples * loc).sum(-1).T  # [2, 5000]: one set of cosines per concentration
+    fitted = maximum_likelihood_kappa(cosines, DIM)
+    torch.testing.assert_close(fitted, kappa, rtol=0.05, atol=0.0)
+
+
+def test_the_maximum_likelihood_kappa_is_where_the_likelihood_peaks():
+    cosines = torch.tensor([[0.2, 0.5, 0.35, 0.6]], dtype=torch.float64)
+    best = maximum_likelihood_kappa(cosines, DIM)
+    loc = torch.zeros(1, DIM, dtype=torch.float64)
+    loc[0, 0] = 1.0
+
+    def log_likelihood(kappa: torch.Tensor) -> torch.Tensor:
+        # Points on the sphere at the given cosines to loc: [c, sqrt(1 - c^2), 0, ...].
+        points = torch.zeros(cosines.shape[1], 1, DIM, dtype=torch.float64)
+        points[:, 0, 0] = cosines[0]
+        points[:, 0, 1] = (1 - cosines[0] ** 2).sqrt()
+        return PowerSpherical(loc, kappa).log_prob(points).sum()
+
+    for nearby in (best * 0.9, best * 1.1):
+        assert log_likelihood(best) > log_likelihood(nearby)
 
 
 def test_moments_at_or_below_the_uniforms_give_kappa_zero_and_near_log_two_a_finite_kappa():

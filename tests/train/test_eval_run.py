@@ -162,7 +162,7 @@ def test_a_view_readout_reports_every_readout_and_scores_images_with_the_chosen_
     )
     kappa = evaluate_run(tmp_path, settings)["kappa"]
     assert kappa["readout"] == {"method": "median", "views": 3}
-    assert set(kappa["by_readout"]) == {"center", "mean", "median"}
+    assert set(kappa["by_readout"]) == {"center", "mean", "median", "fit"}
     for aurocs in kappa["by_readout"].values():
         assert 0 <= aurocs["auroc_correct"] <= 1 and 0 <= aurocs["ood_auroc"] <= 1
     # The bins and the OOD AUROC follow the chosen readout, not the centre crop.
@@ -197,9 +197,26 @@ def test_uncertainty_baselines_are_reported_for_both_methods(tmp_path):
             assert 0 <= aurocs["auroc_correct"] <= 1 and 0 <= aurocs["ood_auroc"] <= 1
 
 
+def test_the_fit_readout_scores_images_by_how_their_views_agree(tmp_path):
+    write_run(tmp_path)
+    settings = EvalSettings(**QUICK, ood="demo:40:1", kappa_readout="fit", kappa_views=2)
+    kappa = evaluate_run(tmp_path, settings)["kappa"]
+    assert kappa["readout"] == {"method": "fit", "views": 2}
+    fitted = kappa["summary"]["readout"]
+    assert fitted["count"] == kappa["summary"]["clean"]["count"] and fitted["min"] >= 0
+    assert kappa["ood_auroc"] == kappa["by_readout"]["fit"]["ood_auroc"]
+
+
 def test_an_unknown_readout_names_the_option():
-    with pytest.raises(EvalError, match="--kappa-readout must be one of center, mean, median"):
+    with pytest.raises(EvalError, match="--kappa-readout must be one of center, mean, median, fit"):
         EvalSettings(train="demo", test="demo", kappa_readout="mode")
+
+
+def test_the_fit_readout_needs_two_views():
+    with pytest.raises(
+        EvalError, match="--kappa-views must be at least 2 with --kappa-readout fit"
+    ):
+        EvalSettings(train="demo", test="demo", kappa_readout="fit", kappa_views=1)
 
 
 def write_folder(root, splits: tuple[str, ...] = ()) -> str:

@@ -56,11 +56,13 @@ def evaluate(
     ),
     kappa_readout: str = typer.Option(
         _default("kappa_readout"),
-        help="One kappa per image from its centre crop (center), or the mean or median over "
-        "--kappa-views augmented views of the training recipe.",
+        help="One kappa per image: the head's on its centre crop (center), the mean or median "
+        "of the head's over --kappa-views augmented views of the training recipe, or the kappa "
+        "under which those views agree as well as they do (fit).",
     ),
     kappa_views: int = typer.Option(
-        _default("kappa_views"), help="Augmented views per image for --kappa-readout mean|median."
+        _default("kappa_views"),
+        help="Augmented views per image for --kappa-readout mean|median|fit (fit: at least 2).",
     ),
     grid_images: int = typer.Option(
         _default("grid_images"), help="Images in each highest / lowest kappa grid (0: none)."

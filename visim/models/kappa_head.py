@@ -37,6 +37,21 @@ def kappa_from_moment(moment: torch.Tensor, dim: int) -> torch.Tensor:
     return kappa.to(moment.dtype)
 
 
+def maximum_likelihood_kappa(cosines: torch.Tensor, dim: int) -> torch.Tensor:
+    """The one kappa under which cosines [..., n] (each a mu.x on S^{dim-1}) are likeliest: [...].
+
+    The Power Spherical log-likelihood of n cosines with one kappa is
+    n log N(kappa, d)^-1 + kappa sum log(1 + c); its slope in kappa vanishes where
+    E_kappa[log(1 + c)] equals the cosines' mean log(1 + c), so the maximum is
+    kappa_from_moment of that mean (docs/method.md section 5, the `fit` readout).
+    """
+    if cosines.shape[-1] < 1:
+        raise ValueError("maximum_likelihood_kappa needs at least one cosine per set")
+    # log1p(-1) = -inf: keep the cosine just above -1, as the losses do.
+    cosines = cosines.double().clamp(min=-1 + torch.finfo(torch.float32).eps, max=1.0)
+    return kappa_from_moment(torch.log1p(cosines).mean(dim=-1), dim)
+
+
 class _MomentToKappa(torch.autograd.Function):
     """kappa = kappa_from_moment(moment) forward; the backward passes kappa's gradient to the
     moment unchanged. The NLL's slope in kappa is log 2 + psi(alpha) - psi(alpha + beta) -

@@ -92,8 +92,16 @@ class SiameseModel(nn.Module):
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(mu [B, proj_dim] unit-norm float32, kappa [B] or None for SimSiam) for one batch."""
-        _, _, p, kappa = self._embed(x)
-        return F.normalize(p.float(), dim=-1), kappa
+        mu, kappa, _ = self.posterior_and_target(x)
+        return mu, kappa
+
+    def posterior_and_target(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """posterior() and t [B, proj_dim], the unit-norm target z/|z| this view sets for the
+        other view's posterior in the loss: what eval's `fit` readout pairs views by."""
+        _, z, p, kappa = self._embed(x)
+        return F.normalize(p.float(), dim=-1), kappa, F.normalize(z.float(), dim=-1)
 
     def loss(self, output: SiameseOutput) -> torch.Tensor:
         """The method's symmetric loss (scalar, float32) for a forward() output."""

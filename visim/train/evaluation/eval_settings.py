@@ -10,7 +10,7 @@ from visim.train.evaluation.eval_error import EvalError, check_options
 from visim.train.tracker_extras import LOG_WITH_CHOICES
 
 # How kappa_readout.py reads one kappa per image out of the model.
-KAPPA_READOUTS = ("center", "mean", "median")
+KAPPA_READOUTS = ("center", "mean", "median", "fit")
 SPLIT_CHOICES = (*SPLITS, AUTO_SPLIT)
 __all__ = ["EvalError", "EvalSettings", "KAPPA_READOUTS", "SPLIT_CHOICES"]
 
@@ -34,8 +34,9 @@ class EvalSettings:
     # Test images whose two augmented views (training recipe) make the augmented-kappa
     # histogram; augmenting on the CPU is the slow part, so not the whole test set. 0: skip.
     augmented_images: int = 5000
-    # How one kappa per image is read out: "center" (its centre crop) or the "mean" / "median"
-    # over kappa_views augmented views (kappa_readout.py says why this matters).
+    # How one kappa per image is read out: "center" (its centre crop), the "mean" / "median"
+    # of the head's kappa over kappa_views augmented views, or "fit", the kappa under which
+    # those views agree as well as they do (kappa_readout.py says why this matters).
     kappa_readout: str = "center"
     kappa_views: int = 8
     grid_images: int = 16  # per grid (highest and lowest kappa); 0: no grids
@@ -67,6 +68,11 @@ class EvalSettings:
                 f"one of {', '.join(KAPPA_READOUTS)}",
             ),
             (self.kappa_views >= 1, "--kappa-views", "at least 1"),
+            (
+                self.kappa_readout != "fit" or self.kappa_views >= 2,
+                "--kappa-views",
+                "at least 2 with --kappa-readout fit (it pairs every view with the others)",
+            ),
             (self.grid_images >= 0, "--grid-images", "at least 0"),
             (self.batch_size >= 1, "--batch-size", "at least 1"),
             (self.workers is None or self.workers >= 0, "--workers", "at least 0"),

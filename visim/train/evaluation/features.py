@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch import nn
 
+from visim.models.kappa_head import maximum_likelihood_kappa
 from visim.pipeline.eval_loader import EvalBatch, clean_batches
 from visim.pipeline.sources import ImageSource
 from visim.train.evaluation.run_loading import EvaluatedRun
@@ -112,15 +113,26 @@ def view_kappas(
 ) -> dict[str, torch.Tensor]:
     """kappa of every augmented view: batches of (views [B, K, 3, H, W], labels, indices).
 
-    Returns CPU tensors "kappa" float32 [N, K] and "indices" int64 [N], in the batches' order.
+    Returns CPU tensors "kappa" float32 [N, K] (the head's, per view), "indices" int64 [N], in
+    the batches' order, and with K >= 2 "fit" float32 [N]: the kappa that makes the image's
+    own views likeliest, each view's posterior direction against every other view's target
+    (maximum_likelihood_kappa over the K (K - 1) pairs; docs/method.md section 5).
     """
     model.eval()
-    kappas, indices = [], []
+    columns: dict[str, list[torch.Tensor]] = {"kappa": [], "fit": [], "indices": []}
     for views, _, batch_indices in batches:
         b, k = views.shape[:2]
         flat = views.flatten(0, 1).contiguous(memory_format=torch.channels_last)  # [B*K, 3, H, W]
-        kappas.append(model.posterior(flat)[1].float().cpu().view(b, k))
-        indices.append(batch_indices.cpu().long())
-    if not kappas:
+        mu, kappa, target = model.posterior_and_target(flat)
+        columns["kappa"].append(kappa.float().cpu().view(b, k))
+        if k >= 2:
+            dim = mu.shape[-1]
+            cosines = mu.view(b, k, dim) @ target.view(b, k, dim).transpose(1, 2)  # [B, K, K]
+            # Off the diagonal: view j's direction against view i's target, i != j, as in
+            # training; the diagonal pairs a view with itself.
+            pairs = cosines[:, ~torch.eye(k, dtype=torch.bool, device=cosines.device)]
+            columns["fit"].append(maximum_likelihood_kappa(pairs, dim).float().cpu())
+        columns["indices"].append(batch_indices.cpu().long())
+    if not columns["kappa"]:
         raise ValueError("no augmented views to evaluate: the data source yielded no batches")
-    return {"kappa": torch.cat(kappas), "indices": torch.cat(indices)}
+    return {name: torch.cat(parts) for name, parts in columns.items() if parts}

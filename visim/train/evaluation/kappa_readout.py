@@ -4,8 +4,10 @@ The kappa head is trained on augmented views only, and what it learns to predict
 a view's prediction will match the other view's target, about (d-1) c / (1-c). Across views
 of one image that varies with how harsh each augmentation is; across images, with how stable
 the image's representation is. A centre crop is one view the head never saw in training;
-the mean or median over K augmented views averages the augmentation out and keeps the image
-(docs/method.md, "Reading kappa out").
+the mean or median over K augmented views averages the augmentation out and keeps the image.
+The head is fitted on training images only, so on an image unlike them it extrapolates;
+`fit` does not ask the head: it measures how well the image's own K views agree, and gives
+the kappa under which that agreement is likeliest (docs/method.md section 5).
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ class KappaReader:
 
     def scores(self, source: ImageSource, clean: dict[str, torch.Tensor]) -> dict:
         """kappa per image in the order of clean["indices"] (numpy [N]) by every readout this
-        evaluation can give: "center" always; "mean" and "median" when the readout draws
-        augmented views, which "views" then holds ([N, K]; else None).
+        evaluation can give: "center" always; "mean", "median" and (with K >= 2) "fit" when the
+        readout draws augmented views, whose head kappas "views" then holds ([N, K]; else None).
 
         clean: extract_features' dict of `source` (its "kappa" is the centre-crop kappa).
         """
@@ -77,6 +79,8 @@ class KappaReader:
         read["views"] = drawn["kappa"]
         read["mean"] = drawn["kappa"].mean(dim=1).numpy()
         read["median"] = drawn["kappa"].median(dim=1).values.numpy()
+        if "fit" in drawn:
+            read["fit"] = drawn["fit"].numpy()
         return read
 
     def augmented_sample(
