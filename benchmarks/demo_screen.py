@@ -32,17 +32,13 @@ OOD = "/usr/share/datasets/fashion-mnist"  # grey clothing, nothing like the col
 KAPPA_VIEWS = 8
 
 # What each configuration changes in the demo's pre-training configuration.
+PAPER = {"vi_loss": "nll", "kappa_param": "softplus", "kappa_source": "predictor-hidden"}
+RELATIVE_MOMENT = {"vi_loss": "relative", "kappa_param": "moment", "kappa_source": "backbone"}
 CONFIGURATIONS: dict[str, dict] = {
-    "paper": {"model": {"vi_loss": "nll", "kappa_param": "softplus"}},
-    "relative-moment": {"model": {"vi_loss": "relative", "kappa_param": "moment"}},
-    "relative-moment-lr0.2": {
-        "model": {"vi_loss": "relative", "kappa_param": "moment"},
-        "optim": {"lr": 0.2},
-    },
-    "relative-moment-lr0.5": {
-        "model": {"vi_loss": "relative", "kappa_param": "moment"},
-        "optim": {"lr": 0.5},
-    },
+    "paper": {"model": PAPER},
+    "relative-moment": {"model": RELATIVE_MOMENT},
+    "relative-moment-lr0.2": {"model": RELATIVE_MOMENT, "optim": {"lr": 0.2}},
+    "relative-moment-lr0.5": {"model": RELATIVE_MOMENT, "optim": {"lr": 0.5}},
     "simsiam-lr0.5": {"model": {"method": "simsiam"}, "optim": {"lr": 0.5}},
 }
 

@@ -31,7 +31,7 @@ from method_runs import (
 from visim.train.environment import environment_report
 
 DATA = Path("/usr/share/datasets/fashion-mnist")
-DEFAULT_CONFIGURATIONS = "simsiam,vi-relative-moment,vi-nll"
+DEFAULT_CONFIGURATIONS = "simsiam,vi-relative-moment-backbone,vi-nll"
 RESULTS = Path(__file__).parent
 
 
@@ -59,8 +59,9 @@ def markdown(summary: dict) -> str:
         "k=200, T=0.1 on the training set's features; linear probe on the same features. "
         "Kappa AUROCs: predicting a right probe answer, and telling the test images from the "
         "demo set's 1,000 coloured shapes (OOD); kappa read from the centre crop, the mean "
-        "and the median over 8 augmented views. Median kappa augmented: over the 8 views of "
-        "2,000 test images.",
+        "and the median of the head's kappa over 8 augmented views, and the fit to those "
+        "views (docs/method.md section 5; a row with three values predates the fit readout). "
+        "Median kappa augmented: over the 8 views of 2,000 test images.",
         "",
         *markdown_table(summary["runs"]),
         "",

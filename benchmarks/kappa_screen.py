@@ -100,7 +100,11 @@ def markdown(summary: dict) -> str:
         f"training images, batch {s['batch_size']}, base LR {s['lr']}; evaluated on "
         f"{s['validation_images']:,} images held out of the training split (the test split is "
         "never used here). kNN (k=200) and probe on the training images' features; OOD: the "
-        "demo set's 1,000 test images. Accuracies in %.",
+        "demo set's 1,000 test images. Accuracies in %. kappa read out from the centre crop, "
+        "as the mean and the median of the head's kappa over 8 augmented views, and as the fit "
+        "to those views (docs/method.md section 5). Rows with three values ran earlier, at "
+        "commit f63aaa2, before the fit readout and before the moment head read unit-length "
+        "input (68096f0); the machine line names the commit of the newest rows.",
         "",
         *markdown_table(summary["runs"]),
         "",

@@ -15,49 +15,30 @@ import sys
 import time
 from pathlib import Path
 
+
+def vi(loss: str, param: str, source: str = "predictor-hidden", *more: str) -> list[str]:
+    """VI-SimSiam's options with every objective choice spelled out, so that a row keeps its
+    meaning when a default changes."""
+    return [
+        *("--method", "vi-simsiam", "--vi-loss", loss, "--kappa-param", param),
+        *("--kappa-source", source, *more),
+    ]
+
+
 # What each configuration adds to the common `visim pretrain` options.
 CONFIGURATIONS: dict[str, list[str]] = {
     "simsiam": ["--method", "simsiam"],
     # The paper's objective with the softplus head on the predictor's hidden layer.
-    "vi-nll": ["--method", "vi-simsiam", "--vi-loss", "nll", "--kappa-param", "softplus"],
-    "vi-nll-moment": ["--method", "vi-simsiam", "--vi-loss", "nll", "--kappa-param", "moment"],
-    "vi-relative": ["--method", "vi-simsiam", "--vi-loss", "relative", "--kappa-param", "softplus"],
-    "vi-relative-moment": [
-        "--method",
-        "vi-simsiam",
-        "--vi-loss",
-        "relative",
-        "--kappa-param",
-        "moment",
-    ],
-    "vi-relative-moment-detach": [
-        *("--method", "vi-simsiam", "--vi-loss", "relative", "--kappa-param", "moment"),
-        "--kappa-detach",
-    ],
-    "vi-relative-detach": [
-        *("--method", "vi-simsiam", "--vi-loss", "relative", "--kappa-param", "softplus"),
-        "--kappa-detach",
-    ],
-    "vi-unweighted-moment-detach": [
-        *("--method", "vi-simsiam", "--vi-loss", "unweighted", "--kappa-param", "moment"),
-        "--kappa-detach",
-    ],
-    "vi-unweighted-moment": [
-        "--method",
-        "vi-simsiam",
-        "--vi-loss",
-        "unweighted",
-        "--kappa-param",
-        "moment",
-    ],
-    "vi-relative-moment-backbone": [
-        *("--method", "vi-simsiam", "--vi-loss", "relative", "--kappa-param", "moment"),
-        *("--kappa-source", "backbone"),
-    ],
-    "vi-relative-moment-projector": [
-        *("--method", "vi-simsiam", "--vi-loss", "relative", "--kappa-param", "moment"),
-        *("--kappa-source", "projector"),
-    ],
+    "vi-nll": vi("nll", "softplus"),
+    "vi-nll-moment": vi("nll", "moment"),
+    "vi-relative": vi("relative", "softplus"),
+    "vi-relative-moment": vi("relative", "moment"),
+    "vi-relative-moment-detach": vi("relative", "moment", "predictor-hidden", "--kappa-detach"),
+    "vi-relative-detach": vi("relative", "softplus", "predictor-hidden", "--kappa-detach"),
+    "vi-unweighted-moment-detach": vi("unweighted", "moment", "predictor-hidden", "--kappa-detach"),
+    "vi-unweighted-moment": vi("unweighted", "moment"),
+    "vi-relative-moment-backbone": vi("relative", "moment", "backbone"),
+    "vi-relative-moment-projector": vi("relative", "moment", "projector"),
 }
 OOD = "demo:4000:0"  # its test split: 1,000 coloured shapes, nothing like the clothing
 KAPPA_VIEWS = 8
