@@ -40,6 +40,8 @@ CONFIGURATIONS: dict[str, dict] = {
     "relative-moment-lr0.2": {"model": RELATIVE_MOMENT, "optim": {"lr": 0.2}},
     "relative-moment-lr0.5": {"model": RELATIVE_MOMENT, "optim": {"lr": 0.5}},
     "simsiam-lr0.5": {"model": {"method": "simsiam"}, "optim": {"lr": 0.5}},
+    "simsiam": {"model": {"method": "simsiam"}},
+    "nll-moment": {"model": {**RELATIVE_MOMENT, "vi_loss": "nll"}},
 }
 
 
