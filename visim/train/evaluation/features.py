@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from visim.pipeline.eval_loader import EvalBatch, clean_batches
-from visim.pipeline.sources import ImageSource
+from visim.pipeline.sources.base import ImageSource
 from visim.train.evaluation.run_loading import EvaluatedRun
 
 # no_grad rather than inference_mode: the features go on to fit the linear probe with autograd,
