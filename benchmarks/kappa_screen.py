@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from method_runs import CONFIGURATIONS, commands_and_machine, markdown_table, run_configuration
 
-from visim.pipeline.sources import open_source
+from visim.pipeline.sources.factory import open_source
 from visim.train.environment import environment_report
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from visim.cli.app import app
 from visim.models.siamese import build_model
-from visim.pipeline.sources import open_source
+from visim.pipeline.sources.factory import open_source
 from visim.train.config import config_from_dict
 from visim.train.evaluation.feature_cache import cache_file
 from visim.train.evaluation.run_loading import open_run

@@ -20,8 +20,9 @@ from visim.pipeline.convert import (  # noqa: E402
     convert_source,
 )
 from visim.pipeline.manifest import read_manifest  # noqa: E402
-from visim.pipeline.source_demo import DemoSource  # noqa: E402
-from visim.pipeline.sources import ImageSource, SourceError, open_source  # noqa: E402
+from visim.pipeline.sources.base import ImageSource, SourceError  # noqa: E402
+from visim.pipeline.sources.demo import DemoSource  # noqa: E402
+from visim.pipeline.sources.factory import open_source
 
 pytestmark = pytest.mark.ffcv
 RAW = 1  # FFCV's mode code for raw pixels (0 is JPEG)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from tests.pipeline.image_files import save
 from visim.pipeline.convert import MAX_RESOLUTION, WRITE_MODES, WriteSettings, convert_source
-from visim.pipeline.sources import open_source
+from visim.pipeline.sources.factory import open_source
 from visim.pipeline.worker_processes import WorkerDied
 
 ffcv = pytest.importorskip("ffcv", reason="the ffcv extra is not installed")

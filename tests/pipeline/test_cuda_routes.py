@@ -57,7 +57,7 @@ def level_beton(tmp_path_factory):
     flip or resize of it stays that level, so a view says which sample it came from."""
     pytest.importorskip("ffcv", reason="the ffcv extra is not installed")
     from visim.pipeline.convert import WriteSettings, convert_source
-    from visim.pipeline.source_arrays import ArraySource
+    from visim.pipeline.sources.arrays import ArraySource
 
     labels = np.arange(64, dtype=np.int64)
     levels = (3 * labels + 10).astype(np.uint8)

@@ -6,7 +6,7 @@ import torch
 
 from visim.pipeline.eval_loader import AugmentedViews, augmented_batches
 from visim.pipeline.recipe import recipe_preset
-from visim.pipeline.sources import open_source
+from visim.pipeline.sources.factory import open_source
 
 RECIPE = recipe_preset("cifar", size=16)
 

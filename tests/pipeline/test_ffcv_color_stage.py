@@ -41,7 +41,7 @@ from visim.pipeline.ffcv_decode_once import TwoViewRandomResizedCropDecoder  # n
 from visim.pipeline.keyed_random import view_key  # noqa: E402
 from visim.pipeline.manifest import IMAGE_FIELD, LABEL_FIELD  # noqa: E402
 from visim.pipeline.recipe import AugmentationRecipe  # noqa: E402
-from visim.pipeline.source_arrays import ArraySource  # noqa: E402
+from visim.pipeline.sources.arrays import ArraySource  # noqa: E402
 
 pytestmark = [
     pytest.mark.ffcv,

@@ -19,7 +19,7 @@ from visim.pipeline.bench_data import (
 from visim.pipeline.bench_runner import BenchSettings, round_orders, run_bench
 from visim.pipeline.convert import WriteSettings
 from visim.pipeline.recipe import recipe_preset
-from visim.pipeline.sources import SourceError
+from visim.pipeline.sources.base import SourceError
 from visim.pipeline.throughput import BatchStream, ratios_to, time_slice
 
 

@@ -24,9 +24,9 @@ from visim.pipeline.dali_graph import solarize_table  # noqa: E402
 from visim.pipeline.dali_view_params import draw_view_params  # noqa: E402
 from visim.pipeline.loader_spec import LoaderSpec  # noqa: E402
 from visim.pipeline.recipe import AugmentationRecipe  # noqa: E402
-from visim.pipeline.source_arrays import ArraySource  # noqa: E402
-from visim.pipeline.source_image_folder import ImageFolderSource  # noqa: E402
-from visim.pipeline.sources import ImageSource  # noqa: E402
+from visim.pipeline.sources.arrays import ArraySource  # noqa: E402
+from visim.pipeline.sources.base import ImageSource  # noqa: E402
+from visim.pipeline.sources.image_folder import ImageFolderSource  # noqa: E402
 from visim.pipeline.two_view_dali import DALITwoViewLoader  # noqa: E402
 
 pytestmark = pytest.mark.dali

@@ -29,8 +29,8 @@ from visim.pipeline.backends import make_loader  # noqa: E402
 from visim.pipeline.convert import WriteSettings, convert_source  # noqa: E402
 from visim.pipeline.loader_spec import LoaderSpec  # noqa: E402
 from visim.pipeline.recipe import AugmentationRecipe  # noqa: E402
-from visim.pipeline.source_arrays import ArraySource  # noqa: E402
-from visim.pipeline.sources import ImageSource  # noqa: E402
+from visim.pipeline.sources.arrays import ArraySource  # noqa: E402
+from visim.pipeline.sources.base import ImageSource  # noqa: E402
 from visim.pipeline.two_view_ffcv import TWO_VIEW_MODES, FFCVTwoViewLoader  # noqa: E402
 
 # A reading thread that dies leaves FFCV's iterator waiting forever: fail, do not hang.

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from visim.pipeline.sources import open_source
+from visim.pipeline.sources.factory import open_source
 from visim.train.evaluation.kappa_analysis import (
     equal_count_bins,
     kappa_summary,

@@ -14,9 +14,9 @@ from accelerate.utils import set_seed
 
 from visim.models.model_config import ModelConfig
 from visim.models.siamese import build_model
-from visim.pipeline.demo_shapes import DEMO_CLASSES
 from visim.pipeline.loader_workers import default_loader_workers
-from visim.pipeline.sources import open_source
+from visim.pipeline.sources.demo_shapes import DEMO_CLASSES
+from visim.pipeline.sources.factory import open_source
 from visim.train.checkpoint import Position, save_checkpoint
 from visim.train.config import DataConfig, RuntimeConfig, TrainConfig
 from visim.train.evaluation.eval_settings import EvalSettings
@@ -234,8 +234,8 @@ def write_folder(root, splits: tuple[str, ...] = ()) -> str:
 
 def write_source(kind: str, root) -> tuple[str, str]:
     """(DATA of `kind`, the split auto picks for --test), written under `root`."""
-    from tests.pipeline.test_sources_cifar import write_cifar10
-    from tests.pipeline.test_sources_idx import write_mnist_like
+    from tests.pipeline.sources.test_cifar import write_cifar10
+    from tests.pipeline.sources.test_idx import write_mnist_like
 
     arrays = np.random.default_rng(0).integers(0, 256, (6, 12, 12), dtype=np.uint8)
     labels = np.array([0, 1, 2, 0, 1, 2])

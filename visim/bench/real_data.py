@@ -11,10 +11,11 @@ from pathlib import Path
 
 from visim.pipeline.backends import get_backend, missing_extra
 from visim.pipeline.bench_data import bench_write_settings, cached_beton, default_beton_path
-from visim.pipeline.demo_shapes import DEMO_CLASSES
-from visim.pipeline.source_demo import TEST_DIVISOR
-from visim.pipeline.source_image_folder import ImageFolderSource
-from visim.pipeline.sources import AUTO_SPLIT, open_split
+from visim.pipeline.sources.base import AUTO_SPLIT
+from visim.pipeline.sources.demo import TEST_DIVISOR
+from visim.pipeline.sources.demo_shapes import DEMO_CLASSES
+from visim.pipeline.sources.factory import open_split
+from visim.pipeline.sources.image_folder import ImageFolderSource
 
 BACKENDS_READING_BETON = ("ffcv",)
 # The smallest demo set: its test split must hold every class.

@@ -154,7 +154,8 @@ def train(
     from visim.bench.train_report import train_report
     from visim.bench.train_throughput import TrainBench, run_train_bench
     from visim.pipeline.loader_workers import default_loader_workers
-    from visim.pipeline.sources import AUTO_SPLIT, open_split
+    from visim.pipeline.sources.base import AUTO_SPLIT
+    from visim.pipeline.sources.factory import open_split
 
     environment = measurement_environment()
     try:

@@ -25,7 +25,8 @@ from visim.pipeline.convert import (
     default_workers,
 )
 from visim.pipeline.manifest import manifest_path
-from visim.pipeline.sources import AUTO_SPLIT, SPLITS, SourceError, open_split
+from visim.pipeline.sources.base import AUTO_SPLIT, SPLITS, SourceError
+from visim.pipeline.sources.factory import open_split
 from visim.pipeline.worker_processes import WorkerDied
 
 WriteMode = Enum("WriteMode", {mode: mode for mode in WRITE_MODES}, type=str)

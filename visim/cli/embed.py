@@ -18,7 +18,7 @@ from rich.table import Table
 from visim.cli.failure import fail
 from visim.cli.interrupts import sigterm_interrupts
 from visim.cli.progress_bar import phase_progress_bar
-from visim.pipeline.sources import SOURCES_HELP
+from visim.pipeline.sources.factory import SOURCES_HELP
 from visim.train.evaluation.embed_settings import EmbedSettings
 from visim.train.evaluation.eval_error import EvalError
 

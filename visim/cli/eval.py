@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from visim.pipeline.sources import SOURCES_HELP
+from visim.pipeline.sources.factory import SOURCES_HELP
 from visim.train.evaluation.eval_settings import EvalError, EvalSettings
 from visim.train.tracker_extras import LOG_WITH_CHOICES
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from visim.cli import interrupts
-from visim.pipeline.source_demo import is_demo_spec
+from visim.pipeline.sources.demo import is_demo_spec
 from visim.train.config import (
     CHOICES,
     CLI_OPTIONS,

@@ -16,8 +16,8 @@ from PIL import Image
 from visim.pipeline.bench_contenders import Contender, missing_requirement
 from visim.pipeline.convert import ProgressCallback, WriteSettings, convert_source
 from visim.pipeline.manifest import read_manifest
-from visim.pipeline.source_image_folder import ImageFolderSource, has_subfolders
-from visim.pipeline.sources import SourceError
+from visim.pipeline.sources.base import SourceError
+from visim.pipeline.sources.image_folder import ImageFolderSource, has_subfolders
 
 # Largest side kept in the .beton. Above typical photo sizes, so FFCV decodes as many pixels
 # as the backends that read the files (FFCV's own examples shrink to 256-512).

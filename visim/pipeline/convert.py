@@ -32,7 +32,7 @@ from visim.pipeline.manifest import (
     manifest_json,
     manifest_path,
 )
-from visim.pipeline.sources import ImageSource, SourceError, UnreadableImage
+from visim.pipeline.sources.base import ImageSource, SourceError, UnreadableImage
 from visim.pipeline.worker_processes import (
     WorkerDied,
     leave_stops_to_parent,

@@ -25,8 +25,8 @@ from PIL import Image
 
 from visim.pipeline.dali_view_params import draw_view_params
 from visim.pipeline.recipe import AugmentationRecipe
-from visim.pipeline.source_image_folder import ImageFolderSource
-from visim.pipeline.sources import ImageSource, UnreadableImage
+from visim.pipeline.sources.base import ImageSource, UnreadableImage
+from visim.pipeline.sources.image_folder import ImageFolderSource
 
 # How many following items to try in place of an unreadable one, as in the torch backend: a
 # source with longer runs of broken files needs fixing, not hiding.

@@ -12,7 +12,7 @@ import torch
 from visim.pipeline.batch import Batch
 from visim.pipeline.indexed_device import indexed_device
 from visim.pipeline.recipe import AugmentationRecipe
-from visim.pipeline.sources import AUTO_SPLIT
+from visim.pipeline.sources.base import AUTO_SPLIT
 
 
 @dataclass(frozen=True)

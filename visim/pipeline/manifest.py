@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from visim.pipeline.sources import SourceError
+from visim.pipeline.sources.base import SourceError
 
 # Field names in the .beton, in the order FFCV stores (and yields) them.
 IMAGE_FIELD = "image"

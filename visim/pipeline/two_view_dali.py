@@ -66,8 +66,9 @@ from visim.pipeline.epoch_order import (
 )
 from visim.pipeline.loader_spec import LoaderSpec
 from visim.pipeline.recipe import AugmentationRecipe
-from visim.pipeline.source_image_folder import ImageFolderSource
-from visim.pipeline.sources import ImageSource, UnreadableImage, open_split
+from visim.pipeline.sources.base import ImageSource, UnreadableImage
+from visim.pipeline.sources.factory import open_split
+from visim.pipeline.sources.image_folder import ImageFolderSource
 
 PREFETCH_BATCHES = 2
 

@@ -32,7 +32,8 @@ from visim.pipeline.epoch_order import (
 from visim.pipeline.loader_spec import LoaderSpec
 from visim.pipeline.random_streams import stream_seed
 from visim.pipeline.recipe import AugmentationRecipe
-from visim.pipeline.sources import ImageSource, UnreadableImage, open_split
+from visim.pipeline.sources.base import ImageSource, UnreadableImage
+from visim.pipeline.sources.factory import open_split
 
 # How many following items to try in place of an unreadable one before giving up: a source
 # with longer runs of broken files needs fixing, not hiding.

@@ -22,7 +22,8 @@ from typing import Protocol
 
 from visim.pipeline.convert import ProgressCallback, WriteSettings, convert_source
 from visim.pipeline.manifest import read_manifest
-from visim.pipeline.sources import SourceError, open_source
+from visim.pipeline.sources.base import SourceError
+from visim.pipeline.sources.factory import open_source
 from visim.train.config import (
     ConfigError,
     RuntimeConfig,

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from visim.pipeline.backends import get_backend, missing_extra
-from visim.pipeline.demo_shapes import DEMO_CLASSES
-from visim.pipeline.source_demo import DEFAULT_SEED, TEST_DIVISOR
+from visim.pipeline.sources.demo import DEFAULT_SEED, TEST_DIVISOR
+from visim.pipeline.sources.demo_shapes import DEMO_CLASSES
 from visim.train.config import ConfigError, TrainConfig, config_from_dict, validate
 from visim.train.evaluation.eval_settings import EvalSettings
 

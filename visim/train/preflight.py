@@ -15,7 +15,8 @@ from pathlib import Path
 
 from visim.pipeline.backends import MissingExtraError, require_backend
 from visim.pipeline.loader_workers import LoaderWorkersError, check_loader_workers
-from visim.pipeline.sources import AUTO_SPLIT, SourceError, open_split
+from visim.pipeline.sources.base import AUTO_SPLIT, SourceError
+from visim.pipeline.sources.factory import open_split
 from visim.train.config import ConfigError, TrainConfig, option_name, validate
 from visim.train.environment import cuda_devices
 from visim.train.precision import PrecisionError, resolve_precision, training_device_info

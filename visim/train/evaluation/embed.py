@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from visim.pipeline.sources import ImageSource
+from visim.pipeline.sources.base import ImageSource
 from visim.train.atomic_write import write_atomically
 from visim.train.evaluation.embed_settings import EmbedSettings
 from visim.train.evaluation.eval_error import EvalError

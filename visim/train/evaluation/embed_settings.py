@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from visim.pipeline.sources import AUTO_SPLIT
+from visim.pipeline.sources.base import AUTO_SPLIT
 from visim.train.evaluation.eval_error import check_options
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from visim.pipeline.sources import AUTO_SPLIT, SPLITS
+from visim.pipeline.sources.base import AUTO_SPLIT, SPLITS
 from visim.train.evaluation.eval_error import EvalError, check_options
 from visim.train.tracker_extras import LOG_WITH_CHOICES
 

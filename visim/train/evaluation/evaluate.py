@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from visim.pipeline.loader_workers import default_loader_workers
-from visim.pipeline.sources import ImageSource, SourceError, open_split
+from visim.pipeline.sources.base import ImageSource, SourceError
+from visim.pipeline.sources.factory import open_split
 from visim.train.atomic_write import write_text_atomically
 from visim.train.evaluation import plots
 from visim.train.evaluation.classification import classify

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import torch
 
-from visim.pipeline.sources import ImageSource
+from visim.pipeline.sources.base import ImageSource
 from visim.train.evaluation.eval_settings import EvalSettings
 from visim.train.evaluation.feature_cache import cache_file, cached, data_identity, file_digest
 from visim.train.evaluation.features import source_features

@@ -13,7 +13,7 @@ from torch import nn
 
 from visim.models.kappa_head import maximum_likelihood_kappa
 from visim.pipeline.eval_loader import EvalBatch, clean_batches
-from visim.pipeline.sources import ImageSource
+from visim.pipeline.sources.base import ImageSource
 from visim.train.evaluation.run_loading import EvaluatedRun
 
 # no_grad rather than inference_mode: the features go on to fit the linear probe with autograd,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from visim.pipeline.eval_loader import augmented_batches
-from visim.pipeline.sources import ImageSource
+from visim.pipeline.sources.base import ImageSource
 from visim.train.evaluation.features import view_kappas
 from visim.train.evaluation.run_loading import EvaluatedRun
 

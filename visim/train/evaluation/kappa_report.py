@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from visim.pipeline.sources import ImageSource
+from visim.pipeline.sources.base import ImageSource
 from visim.train.evaluation.kappa_analysis import (
     kappa_summary,
     kappa_vs_correctness,

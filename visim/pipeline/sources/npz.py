@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from visim.pipeline.source_arrays import ArraySource, numbered_classes
-from visim.pipeline.sources import SourceError, check_split
+from visim.pipeline.sources.arrays import ArraySource, numbered_classes
+from visim.pipeline.sources.base import SourceError, check_split
 
 # (images key, labels key) per split, in order of preference.
 SINGLE_SPLIT_KEYS = (("images", "labels"), ("x", "y"))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from visim.pipeline.source_arrays import ArraySource, numbered_classes
-from visim.pipeline.sources import SourceError, check_split
+from visim.pipeline.sources.arrays import ArraySource, numbered_classes
+from visim.pipeline.sources.base import SourceError, check_split
 
 FASHION_MNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from visim.pipeline.sources import SourceError, open_source
+from visim.pipeline.sources.base import SourceError
+from visim.pipeline.sources.factory import open_source
 
 
 def cifar_rows(count: int, first_value: int) -> np.ndarray:

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from visim.pipeline.source_demo import DEFAULT_TRAIN_IMAGES, DemoSource, parse_demo_spec
-from visim.pipeline.sources import SourceError, open_source
+from visim.pipeline.sources.base import SourceError
+from visim.pipeline.sources.demo import DEFAULT_TRAIN_IMAGES, DemoSource, parse_demo_spec
+from visim.pipeline.sources.factory import open_source
 
 
 def test_the_default_demo_set():

@@ -9,8 +9,9 @@ from PIL import Image
 
 from tests.pipeline.image_files import save
 from visim.pipeline.convert import WriteSettings, convert_source
-from visim.pipeline.demo_shapes import DEMO_CLASSES
-from visim.pipeline.sources import AUTO_SPLIT, MissingSplit, SourceError, open_source, open_split
+from visim.pipeline.sources.base import AUTO_SPLIT, MissingSplit, SourceError
+from visim.pipeline.sources.demo_shapes import DEMO_CLASSES
+from visim.pipeline.sources.factory import open_source, open_split
 
 pytest.importorskip("ffcv", reason="the ffcv extra is not installed")
 pytestmark = pytest.mark.ffcv

@@ -4,8 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from visim.pipeline.source_idx import FASHION_MNIST_CLASSES
-from visim.pipeline.sources import SourceError, open_source
+from visim.pipeline.sources.base import SourceError
+from visim.pipeline.sources.factory import open_source
+from visim.pipeline.sources.idx import FASHION_MNIST_CLASSES
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
 

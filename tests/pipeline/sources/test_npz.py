@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from visim.pipeline.sources import SourceError, open_source
+from visim.pipeline.sources.base import SourceError
+from visim.pipeline.sources.factory import open_source
 
 
 def images(shape) -> np.ndarray:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from visim.pipeline.demo_shapes import DEMO_CLASSES, draw_demo_image
-from visim.pipeline.sources import SPLITS, ImageSource, SourceError, check_split
+from visim.pipeline.sources.base import SPLITS, ImageSource, SourceError, check_split
+from visim.pipeline.sources.demo_shapes import DEMO_CLASSES, draw_demo_image
 
 DEMO_IMAGE_SIZE = 64
 DEFAULT_TRAIN_IMAGES = 4000

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from visim.pipeline.manifest import IMAGE_FIELD, LABEL_FIELD, read_manifest
-from visim.pipeline.source_image_folder import decode_image
-from visim.pipeline.sources import ImageSource, SourceError, check_split
+from visim.pipeline.sources.base import ImageSource, SourceError, check_split
+from visim.pipeline.sources.image_folder import decode_image
 
 STORED_JPEG = 0  # RGBImageField's mode of a JPEG; 1 is raw uint8 pixels
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from visim.pipeline.sources import ImageSource, SourceError
+from visim.pipeline.sources.base import ImageSource, SourceError
 
 
 def numbered_classes(*label_arrays: np.ndarray) -> list[str]:

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from tests.pipeline.image_files import rgb_image, save
-from visim.pipeline.sources import SourceError, open_source
+from visim.pipeline.sources.base import SourceError
+from visim.pipeline.sources.factory import open_source
 
 
 def test_each_layout_is_recognised(tmp_path):

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from tests.pipeline.image_files import rgb_image, save, write_readable_modes, write_unreadable
-from visim.pipeline.source_image_folder import ImageFolderSource
-from visim.pipeline.sources import SourceError, UnreadableImage, open_source
+from visim.pipeline.sources.base import SourceError, UnreadableImage
+from visim.pipeline.sources.factory import open_source
+from visim.pipeline.sources.image_folder import ImageFolderSource
 
 
 def test_classes_are_sorted_folders_and_files_are_found_recursively(tmp_path):

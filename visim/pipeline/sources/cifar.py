@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from visim.pipeline.source_arrays import ArraySource
-from visim.pipeline.sources import SourceError, check_split
+from visim.pipeline.sources.arrays import ArraySource
+from visim.pipeline.sources.base import SourceError, check_split
 
 # The batches were pickled by Python 2 with numpy arrays inside; nothing else may be loaded,
 # so a malicious file cannot run code.

@@ -13,7 +13,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
-from visim.pipeline.sources import ImageSource, SourceError, UnreadableImage, check_split
+from visim.pipeline.sources.base import ImageSource, SourceError, UnreadableImage, check_split
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 SPLIT_FOLDERS = {"train": ("train",), "test": ("test", "val")}
