@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from visim.pipeline.eval_loader import augmented_batches, clean_batches
-from visim.pipeline.sources import open_source
+from visim.pipeline.sources.factory import open_source
 from visim.train.environment import environment_report
 from visim.train.evaluation.kappa_analysis import ood_auroc
 from visim.train.evaluation.run_loading import open_run
