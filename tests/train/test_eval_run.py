@@ -55,7 +55,10 @@ def write_run(path, method: str = "vi-simsiam", shift: float = 0.0) -> RunDir:
     run_dir = RunDir(path)
     config = tiny_config(method)
     run_dir.write_config(config)
-    model = build_model(config.model)
+    # Seeded apart from the caller's random state: the same weights in every test order.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = build_model(config.model)
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(shift)
@@ -154,8 +157,10 @@ def test_undefined_numbers_become_json_null():
 
 def test_a_view_readout_reports_every_readout_and_scores_images_with_the_chosen_one(tmp_path):
     write_run(tmp_path)
+    # Test images apart from the training ones, so that the probe is wrong on some and the
+    # right-answer AUROC is defined.
     settings = EvalSettings(
-        **{**QUICK, "augmented_images": 6},
+        **{**QUICK, "test": "demo:120:2", "augmented_images": 6},
         ood="demo:40:1",
         kappa_readout="median",
         kappa_views=3,
@@ -199,7 +204,9 @@ def test_uncertainty_baselines_are_reported_for_both_methods(tmp_path):
 
 def test_the_fit_readout_scores_images_by_how_their_views_agree(tmp_path):
     write_run(tmp_path)
-    settings = EvalSettings(**QUICK, ood="demo:40:1", kappa_readout="fit", kappa_views=2)
+    settings = EvalSettings(
+        **{**QUICK, "test": "demo:120:2"}, ood="demo:40:1", kappa_readout="fit", kappa_views=2
+    )
     kappa = evaluate_run(tmp_path, settings)["kappa"]
     assert kappa["readout"] == {"method": "fit", "views": 2}
     fitted = kappa["summary"]["readout"]

@@ -100,9 +100,11 @@ def demo_train_config(settings: DemoSettings, backend: str) -> TrainConfig:
                 # The paper's full likelihood: at this budget (500 steps of batch 64) the
                 # SimSiam-scale steps of the "relative" default learned almost nothing (kNN
                 # +2.4 points over random init even at lr 0.5), the NLL's kappa-scaled steps
-                # +14.5; the moment head on the backbone (the defaults) beat the paper's
-                # softplus head on kNN, probe and kappa's AUROC (benchmarks/demo_screen.md).
+                # +14.5; the moment head on the backbone beat the paper's softplus head on
+                # kNN, probe and kappa's AUROC (benchmarks/demo_screen.md).
                 "vi_loss": "nll",
+                "kappa_param": "moment",
+                "kappa_source": "backbone",
             },
             "optim": {"epochs": settings.epochs, "batch_size": settings.batch_size, "lr": 0.05},
             # Checkpoints at every epoch's end (a few seconds apart): an interrupted demo
