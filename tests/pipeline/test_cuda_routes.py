@@ -56,7 +56,7 @@ def level_beton(tmp_path_factory):
     """A .beton of 64 flat images, image i filled with level 3 i + 10 and labelled i: any crop,
     flip or resize of it stays that level, so a view says which sample it came from."""
     pytest.importorskip("ffcv", reason="the ffcv extra is not installed")
-    from visim.pipeline.convert import WriteSettings, convert_source
+    from visim.pipeline.convert.to_beton import WriteSettings, convert_source
     from visim.pipeline.sources.arrays import ArraySource
 
     labels = np.arange(64, dtype=np.int64)

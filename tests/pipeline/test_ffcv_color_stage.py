@@ -35,11 +35,11 @@ from visim.pipeline.color_view import (  # noqa: E402
     scratch_rows_shape,
 )
 from visim.pipeline.color_view_params import ColorSettings, draw_view_params  # noqa: E402
-from visim.pipeline.convert import WriteSettings, convert_source  # noqa: E402
+from visim.pipeline.convert.manifest import IMAGE_FIELD, LABEL_FIELD  # noqa: E402
+from visim.pipeline.convert.to_beton import WriteSettings, convert_source  # noqa: E402
 from visim.pipeline.ffcv_color_stage import RecipeColorStage  # noqa: E402
 from visim.pipeline.ffcv_decode_once import TwoViewRandomResizedCropDecoder  # noqa: E402
 from visim.pipeline.keyed_random import view_key  # noqa: E402
-from visim.pipeline.manifest import IMAGE_FIELD, LABEL_FIELD  # noqa: E402
 from visim.pipeline.recipe import AugmentationRecipe  # noqa: E402
 from visim.pipeline.sources.arrays import ArraySource  # noqa: E402
 

@@ -17,7 +17,7 @@ from visim.pipeline.bench_data import (
     prepare_data,
 )
 from visim.pipeline.bench_runner import BenchSettings, round_orders, run_bench
-from visim.pipeline.convert import WriteSettings
+from visim.pipeline.convert.to_beton import WriteSettings
 from visim.pipeline.recipe import recipe_preset
 from visim.pipeline.sources.base import SourceError
 from visim.pipeline.throughput import BatchStream, ratios_to, time_slice

@@ -26,7 +26,7 @@ from ffcv.reader import Reader  # noqa: E402
 
 from tests.pipeline import loader_contract as contract  # noqa: E402
 from visim.pipeline.backends import make_loader  # noqa: E402
-from visim.pipeline.convert import WriteSettings, convert_source  # noqa: E402
+from visim.pipeline.convert.to_beton import WriteSettings, convert_source  # noqa: E402
 from visim.pipeline.loader_spec import LoaderSpec  # noqa: E402
 from visim.pipeline.recipe import AugmentationRecipe  # noqa: E402
 from visim.pipeline.sources.arrays import ArraySource  # noqa: E402

@@ -240,7 +240,7 @@ def write_source(kind: str, root) -> tuple[str, str]:
         return str(root / "set.npz"), "test"
     if kind == "beton":
         pytest.importorskip("ffcv", reason="the ffcv extra is not installed")
-        from visim.pipeline.convert import WriteSettings, convert_source
+        from visim.pipeline.convert.to_beton import WriteSettings, convert_source
 
         convert_source(open_source(write_folder(root / "folder")), root / "set.beton",
                        WriteSettings(workers=1))  # fmt: skip

@@ -8,7 +8,7 @@ from visim.bench.report import Column, TableReport, rate, ratio, seconds
 from visim.pipeline.bench_contenders import BASELINE, CONTENDERS
 from visim.pipeline.bench_data import BenchData
 from visim.pipeline.bench_runner import BenchSettings, ContenderResult
-from visim.pipeline.convert import WriteSettings
+from visim.pipeline.convert.to_beton import WriteSettings
 from visim.pipeline.throughput import ratios_to
 
 # The project's goals for the CPU pipelines: a 2-core machine, 224 px, the full recipe

@@ -14,8 +14,8 @@ from pathlib import Path
 from PIL import Image
 
 from visim.pipeline.bench_contenders import Contender, missing_requirement
-from visim.pipeline.convert import ProgressCallback, WriteSettings, convert_source
-from visim.pipeline.manifest import read_manifest
+from visim.pipeline.convert.manifest import read_manifest
+from visim.pipeline.convert.to_beton import ProgressCallback, WriteSettings, convert_source
 from visim.pipeline.sources.base import SourceError
 from visim.pipeline.sources.image_folder import ImageFolderSource, has_subfolders
 

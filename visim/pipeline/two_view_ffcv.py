@@ -40,6 +40,7 @@ from visim.pipeline.batch import Batch
 from visim.pipeline.batched_augment import augment_colors_and_normalize
 from visim.pipeline.batched_color_ops import normalize_uint8
 from visim.pipeline.compiled_colour_stage import compiled_colour_stage
+from visim.pipeline.convert.manifest import IMAGE_FIELD, LABEL_FIELD
 from visim.pipeline.epoch_order import (
     batches_per_epoch,
     check_epoch_position,
@@ -49,7 +50,6 @@ from visim.pipeline.ffcv_color_stage import RecipeColorStage
 from visim.pipeline.ffcv_decode_once import TwoViewRandomResizedCropDecoder
 from visim.pipeline.loader_spec import LoaderSpec
 from visim.pipeline.loader_workers import check_loader_workers
-from visim.pipeline.manifest import IMAGE_FIELD, LABEL_FIELD
 from visim.pipeline.random_streams import stream_seed
 from visim.pipeline.torch_threads import kept_torch_threads, set_torch_threads
 

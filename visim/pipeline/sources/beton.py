@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visim.pipeline.manifest import IMAGE_FIELD, LABEL_FIELD, read_manifest
+from visim.pipeline.convert.manifest import IMAGE_FIELD, LABEL_FIELD, read_manifest
 from visim.pipeline.sources.base import ImageSource, SourceError, check_split
 from visim.pipeline.sources.image_folder import decode_image
 

@@ -9,16 +9,21 @@ import pytest
 from PIL import Image
 
 from tests.pipeline.image_files import save
-from visim.pipeline.convert import MAX_RESOLUTION, WRITE_MODES, WriteSettings, convert_source
+from visim.pipeline.convert.to_beton import (
+    MAX_RESOLUTION,
+    WRITE_MODES,
+    WriteSettings,
+    convert_source,
+)
+from visim.pipeline.convert.worker_processes import WorkerDied
 from visim.pipeline.sources.factory import open_source
-from visim.pipeline.worker_processes import WorkerDied
 
 ffcv = pytest.importorskip("ffcv", reason="the ffcv extra is not installed")
 pytestmark = pytest.mark.ffcv
 
 from ffcv.fields.rgb_image import RGBImageField, resizer  # noqa: E402 - after the skip
 
-from visim.pipeline.beton_writer import fit_within  # noqa: E402
+from visim.pipeline.convert.beton_writer import fit_within  # noqa: E402
 
 # (height, width): panoramas and strips far longer than any --max-resolution, single pixels,
 # a side that rounds to 0 just above a resolution, and an ordinary photo shape.
@@ -134,7 +139,7 @@ def test_an_image_the_encoder_raises_on_is_skipped_and_listed(tmp_path, monkeypa
 
 
 def test_strict_mode_fails_on_an_image_the_encoder_raises_on(tmp_path, monkeypatch):
-    from visim.pipeline.convert import StrictModeError
+    from visim.pipeline.convert.to_beton import StrictModeError
 
     fail_on_width(monkeypatch, 7, raise_value_error)
     source = open_source(small_folder(tmp_path / "src"))

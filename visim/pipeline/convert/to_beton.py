@@ -24,20 +24,20 @@ import numpy as np
 
 from visim import __version__
 from visim.pipeline.backends import MissingExtraError, get_backend
-from visim.pipeline.loader_workers import usable_cores
-from visim.pipeline.manifest import (
+from visim.pipeline.convert.manifest import (
     IMAGE_FIELD,
     LABEL_FIELD,
     Manifest,
     manifest_json,
     manifest_path,
 )
-from visim.pipeline.sources.base import ImageSource, SourceError, UnreadableImage
-from visim.pipeline.worker_processes import (
+from visim.pipeline.convert.worker_processes import (
     WorkerDied,
     leave_stops_to_parent,
     stop_signals_blocked,
 )
+from visim.pipeline.loader_workers import usable_cores
+from visim.pipeline.sources.base import ImageSource, SourceError, UnreadableImage
 
 WRITE_MODES = ("smart", "jpg", "raw", "proportion")
 MIN_PAGE_SIZE = 1 << 23  # FFCV's default page; larger only when one raw image needs more
@@ -206,7 +206,7 @@ def _write_beton(
 ) -> None:
     from ffcv.fields import IntField, RGBImageField
 
-    from visim.pipeline.beton_writer import MonitoredDatasetWriter, fit_within
+    from visim.pipeline.convert.beton_writer import MonitoredDatasetWriter, fit_within
 
     fields = {
         IMAGE_FIELD: RGBImageField(
@@ -241,7 +241,7 @@ def _write_encodable(
     """Write `readable` to `path`, leaving out (and adding to `skipped`) what FFCV's encoder
     rejects; the indices written. StrictModeError if any is rejected and `strict`; WorkerDied
     naming the image when a writer fails for another reason."""
-    from visim.pipeline.beton_writer import SamplesRejected, WriterFailed
+    from visim.pipeline.convert.beton_writer import SamplesRejected, WriterFailed
 
     for _ in range(MAX_REWRITES + 1):
         try:

@@ -14,12 +14,12 @@ from tests.pipeline.image_files import (  # noqa: E402
     write_readable_modes,
     write_unreadable,
 )
-from visim.pipeline.convert import (  # noqa: E402
+from visim.pipeline.convert.manifest import read_manifest  # noqa: E402
+from visim.pipeline.convert.to_beton import (  # noqa: E402
     StrictModeError,
     WriteSettings,
     convert_source,
 )
-from visim.pipeline.manifest import read_manifest  # noqa: E402
 from visim.pipeline.sources.base import ImageSource, SourceError  # noqa: E402
 from visim.pipeline.sources.demo import DemoSource  # noqa: E402
 from visim.pipeline.sources.factory import open_source

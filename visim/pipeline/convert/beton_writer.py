@@ -28,7 +28,7 @@ from ffcv.fields.base import Field
 from ffcv.memory_allocator import MemoryAllocator
 from ffcv.writer import DatasetWriter, handle_sample
 
-from visim.pipeline.worker_processes import (
+from visim.pipeline.convert.worker_processes import (
     WorkerDied,
     leave_stops_to_parent,
     stop_signals_blocked,
