@@ -14,8 +14,8 @@ from visim.bench.profiles import TRAIN_PROFILES
 from visim.bench.train_findings import colour_stage_findings
 from visim.bench.train_matrix import model_settings
 from visim.bench.train_throughput import TrainBench, plan, planned_cases, run_train_bench
-from visim.pipeline.compiled_colour_stage import CompiledColourStage
-from visim.pipeline.recipe import recipe_preset
+from visim.pipeline.augment.compiled_colour_stage import CompiledColourStage
+from visim.pipeline.augment.recipe import recipe_preset
 
 GPU = TRAIN_PROFILES["gpu"]
 

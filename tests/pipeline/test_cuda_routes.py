@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from tests.pipeline import loader_contract as contract
-from visim.pipeline.batched_augment import (
+from visim.pipeline.augment.batched import (
     augment_colors_and_normalize,
     colour_and_normalize,
     sample_color_params,
 )
-from visim.pipeline.compiled_colour_stage import CompiledColourStage
+from visim.pipeline.augment.compiled_colour_stage import CompiledColourStage
+from visim.pipeline.augment.recipe import AugmentationRecipe, recipe_preset
 from visim.pipeline.loader_spec import LoaderSpec
-from visim.pipeline.recipe import AugmentationRecipe, recipe_preset
 
 pytestmark = [
     pytest.mark.cuda,
@@ -81,7 +81,7 @@ def ffcv_loader(beton, recipe: AugmentationRecipe):
 def test_ffcv_to_cuda_meets_the_loader_contract_through_the_compiled_colour_stage(level_beton):
     loader = ffcv_loader(level_beton, RECIPE)
     contract.check_batch_contract(loader)
-    from visim.pipeline.compiled_colour_stage import compiled_colour_stage
+    from visim.pipeline.augment.compiled_colour_stage import compiled_colour_stage
 
     assert not compiled_colour_stage(RECIPE).eager
 

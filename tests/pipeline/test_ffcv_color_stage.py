@@ -2,7 +2,7 @@
 
 Kernels are compared with the batched_color_ops op of the same name on float images (same
 float32 arithmetic, so to a few ulps); whole views with the same decisions are compared with
-batched_augment.apply_color_params in uint8 levels (the stage rounds once, at the end). The
+augment.batched.apply_color_params in uint8 levels (the stage rounds once, at the end). The
 decisions themselves are checked for their rates and ranges, and the FFCV operation inside a
 real Loader for doing exactly what the direct call does.
 """
@@ -23,24 +23,24 @@ from ffcv.pipeline.state import State  # noqa: E402
 from ffcv.transforms import ToTensor  # noqa: E402
 
 from tests.pipeline import loader_contract as contract  # noqa: E402
-from visim.pipeline import batched_color_ops as ops  # noqa: E402
-from visim.pipeline import blur_taps  # noqa: E402
-from visim.pipeline import color_kernels as kernels  # noqa: E402
-from visim.pipeline import color_view_params as slots  # noqa: E402
-from visim.pipeline.batched_augment import ColorParams, apply_color_params  # noqa: E402
-from visim.pipeline.color_view import (  # noqa: E402
+from visim.pipeline.augment import batched_color_ops as ops  # noqa: E402
+from visim.pipeline.augment import blur_taps  # noqa: E402
+from visim.pipeline.augment import color_kernels as kernels  # noqa: E402
+from visim.pipeline.augment import color_view_params as slots  # noqa: E402
+from visim.pipeline.augment.batched import ColorParams, apply_color_params  # noqa: E402
+from visim.pipeline.augment.color_view import (  # noqa: E402
     augment_view,
     augment_views,
     params_shape,
     scratch_rows_shape,
 )
-from visim.pipeline.color_view_params import ColorSettings, draw_view_params  # noqa: E402
+from visim.pipeline.augment.color_view_params import ColorSettings, draw_view_params  # noqa: E402
+from visim.pipeline.augment.keyed_random import view_key  # noqa: E402
+from visim.pipeline.augment.recipe import AugmentationRecipe  # noqa: E402
 from visim.pipeline.convert.manifest import IMAGE_FIELD, LABEL_FIELD  # noqa: E402
 from visim.pipeline.convert.to_beton import WriteSettings, convert_source  # noqa: E402
 from visim.pipeline.ffcv_color_stage import RecipeColorStage  # noqa: E402
 from visim.pipeline.ffcv_decode_once import TwoViewRandomResizedCropDecoder  # noqa: E402
-from visim.pipeline.keyed_random import view_key  # noqa: E402
-from visim.pipeline.recipe import AugmentationRecipe  # noqa: E402
 from visim.pipeline.sources.arrays import ArraySource  # noqa: E402
 
 pytestmark = [

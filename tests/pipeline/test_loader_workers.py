@@ -3,6 +3,7 @@
 import pytest
 
 from visim.pipeline import loader_workers
+from visim.pipeline.augment.recipe import recipe_preset
 from visim.pipeline.loader_spec import LoaderSpec
 from visim.pipeline.loader_workers import (
     LoaderWorkersError,
@@ -11,7 +12,6 @@ from visim.pipeline.loader_workers import (
     resolve_loader_workers,
     usable_cores,
 )
-from visim.pipeline.recipe import recipe_preset
 
 
 @pytest.mark.parametrize(

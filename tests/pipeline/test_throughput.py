@@ -8,6 +8,7 @@ import torch
 
 from tests.pipeline.image_files import rgb_image, save
 from visim.pipeline import bench_runner
+from visim.pipeline.augment.recipe import recipe_preset
 from visim.pipeline.batch import Batch
 from visim.pipeline.bench_contenders import CONTENDERS, Contender, parse_contenders
 from visim.pipeline.bench_data import (
@@ -18,7 +19,6 @@ from visim.pipeline.bench_data import (
 )
 from visim.pipeline.bench_runner import BenchSettings, round_orders, run_bench
 from visim.pipeline.convert.to_beton import WriteSettings
-from visim.pipeline.recipe import recipe_preset
 from visim.pipeline.sources.base import SourceError
 from visim.pipeline.throughput import BatchStream, ratios_to, time_slice
 

@@ -19,11 +19,11 @@ pytest.importorskip("nvidia.dali", reason="the dali extra is not installed")
 from tests.pipeline import loader_contract as contract  # noqa: E402
 from tests.pipeline.image_files import rgb_image, save  # noqa: E402
 from visim.pipeline import dali_view_params as column  # noqa: E402
+from visim.pipeline.augment.recipe import AugmentationRecipe  # noqa: E402
 from visim.pipeline.backends import make_loader  # noqa: E402
 from visim.pipeline.dali_graph import solarize_table  # noqa: E402
 from visim.pipeline.dali_view_params import draw_view_params  # noqa: E402
 from visim.pipeline.loader_spec import LoaderSpec  # noqa: E402
-from visim.pipeline.recipe import AugmentationRecipe  # noqa: E402
 from visim.pipeline.sources.arrays import ArraySource  # noqa: E402
 from visim.pipeline.sources.base import ImageSource  # noqa: E402
 from visim.pipeline.sources.image_folder import ImageFolderSource  # noqa: E402

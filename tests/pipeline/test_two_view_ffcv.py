@@ -8,7 +8,7 @@ functions of (seed, epoch, rank, batch); crops and flips are drawn by numba's pe
 generators inside FFCV and differ between loaders and runs. Tests of exact replay (same seed,
 resume) therefore run under a fixed crop (scale 1, one aspect ratio) and no flip, with every
 colour op on; under random crops they check the samples only. The colour ops' rates are
-tested on the batched stage itself (test_batched_augment); here, the rates and ranges of what
+tested on the batched stage itself (augment/test_batched.py); here, the rates and ranges of what
 FFCV draws: crop areas, aspect ratios and flips.
 """
 
@@ -25,10 +25,10 @@ from ffcv.loader.epoch_iterator import EpochIterator  # noqa: E402
 from ffcv.reader import Reader  # noqa: E402
 
 from tests.pipeline import loader_contract as contract  # noqa: E402
+from visim.pipeline.augment.recipe import AugmentationRecipe  # noqa: E402
 from visim.pipeline.backends import make_loader  # noqa: E402
 from visim.pipeline.convert.to_beton import WriteSettings, convert_source  # noqa: E402
 from visim.pipeline.loader_spec import LoaderSpec  # noqa: E402
-from visim.pipeline.recipe import AugmentationRecipe  # noqa: E402
 from visim.pipeline.sources.arrays import ArraySource  # noqa: E402
 from visim.pipeline.sources.base import ImageSource  # noqa: E402
 from visim.pipeline.two_view_ffcv import TWO_VIEW_MODES, FFCVTwoViewLoader  # noqa: E402

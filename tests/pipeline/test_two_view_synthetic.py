@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from tests.pipeline import loader_contract as contract
+from visim.pipeline.augment.recipe import AugmentationRecipe
 from visim.pipeline.backends import make_loader
 from visim.pipeline.loader_spec import LoaderSpec
-from visim.pipeline.recipe import AugmentationRecipe
 from visim.pipeline.two_view_synthetic import SyntheticTwoViewLoader
 
 SPEC = LoaderSpec(

@@ -9,9 +9,9 @@ import torch
 from torchvision.transforms import v2
 
 from tests.pipeline import loader_contract as contract
+from visim.pipeline.augment.recipe import AugmentationRecipe
 from visim.pipeline.backends import make_loader
 from visim.pipeline.loader_spec import LoaderSpec
-from visim.pipeline.recipe import AugmentationRecipe
 from visim.pipeline.two_view_torch import (
     TorchTwoViewLoader,
     TwoViewDataset,

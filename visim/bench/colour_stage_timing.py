@@ -1,6 +1,6 @@
 """What the GPU colour stage costs per training step, eager and compiled, timed on the device.
 
-The ffcv backend on a GPU runs the colour stage (batched_augment) on both views of every
+The ffcv backend on a GPU runs the colour stage (augment.batched) on both views of every
 batch, in the training process, on the training stream: its time adds to every step. It is
 timed here on uint8 crops of the benchmark's size and batch, with the parameters drawn per
 batch as the loader draws them, after warm-up calls (the compiled stage compiles in the
@@ -13,9 +13,9 @@ import time
 
 import torch
 
-from visim.pipeline.batched_augment import augment_colors_and_normalize
-from visim.pipeline.compiled_colour_stage import CompiledColourStage, compiled_colour_stage
-from visim.pipeline.recipe import AugmentationRecipe
+from visim.pipeline.augment.batched import augment_colors_and_normalize
+from visim.pipeline.augment.compiled_colour_stage import CompiledColourStage, compiled_colour_stage
+from visim.pipeline.augment.recipe import AugmentationRecipe
 
 VIEWS = 2
 WARMUP_CALLS = 3

@@ -21,8 +21,8 @@ from rich.progress import (
 
 from visim.cli.bench_common import fail, publish, repeat_command
 from visim.cli.convert import PHASE_LABELS
+from visim.pipeline.augment.recipe import PRESETS, recipe_preset
 from visim.pipeline.bench_contenders import BASELINE, CONTENDERS, parse_contenders
-from visim.pipeline.recipe import PRESETS, recipe_preset
 
 DEFAULT_BACKENDS = ",".join(CONTENDERS)
 

@@ -25,7 +25,7 @@ import nvidia.dali.fn as fn
 import nvidia.dali.types as types
 
 from visim.pipeline import dali_view_params as column
-from visim.pipeline.recipe import AugmentationRecipe
+from visim.pipeline.augment.recipe import AugmentationRecipe
 
 PIXEL_LEVELS = 256
 TOP_LEVEL = PIXEL_LEVELS - 1

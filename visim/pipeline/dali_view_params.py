@@ -8,7 +8,7 @@ exactly however it is reached, and the probabilities are the recipe's by constru
 draws are a few numbers per view; the pixel work stays in DALI.
 
 Crops follow crop_box (torchvision's rule, as in the other backends); colour decisions come
-from batched_augment.sample_color_params, the sampler of the FFCV backend's colour stage, so
+from augment.batched.sample_color_params, the sampler of the FFCV backend's colour stage, so
 both backends draw from the same distributions.
 
 One view's parameters are a float32 row of VIEW_PARAMS columns, named below.
@@ -21,12 +21,12 @@ import math
 import numpy as np
 import torch
 
-from visim.pipeline.batched_augment import sample_color_params
-from visim.pipeline.batched_color_ops import gaussian_kernels
-from visim.pipeline.blur_taps import BLUR_TAIL_TOLERANCE, blur_radius
-from visim.pipeline.crop_box import CROP_ATTEMPTS, DRAWS_PER_ATTEMPT, crop_box
-from visim.pipeline.random_streams import stream_seed
-from visim.pipeline.recipe import AugmentationRecipe
+from visim.pipeline.augment.batched import sample_color_params
+from visim.pipeline.augment.batched_color_ops import gaussian_kernels
+from visim.pipeline.augment.blur_taps import BLUR_TAIL_TOLERANCE, blur_radius
+from visim.pipeline.augment.crop_box import CROP_ATTEMPTS, DRAWS_PER_ATTEMPT, crop_box
+from visim.pipeline.augment.random_streams import stream_seed
+from visim.pipeline.augment.recipe import AugmentationRecipe
 
 VIEWS = 2
 ROI_START = slice(0, 2)  # (top, left) of the crop box, in source pixels

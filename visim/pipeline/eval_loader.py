@@ -18,8 +18,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from visim.pipeline.random_streams import stream_seed
-from visim.pipeline.recipe import AugmentationRecipe
+from visim.pipeline.augment.random_streams import stream_seed
+from visim.pipeline.augment.recipe import AugmentationRecipe
 from visim.pipeline.sources.base import ImageSource, UnreadableImage
 from visim.pipeline.two_view_torch import build_view_transform
 

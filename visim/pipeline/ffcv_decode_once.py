@@ -24,7 +24,7 @@ from ffcv.pipeline.compiler import Compiler
 from ffcv.pipeline.operation import Operation
 from ffcv.pipeline.state import State
 
-from visim.pipeline.crop_box import CROP_ATTEMPTS, DRAWS_PER_ATTEMPT, crop_box
+from visim.pipeline.augment.crop_box import CROP_ATTEMPTS, DRAWS_PER_ATTEMPT, crop_box
 
 VIEWS = 2
 

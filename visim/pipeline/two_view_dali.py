@@ -56,6 +56,7 @@ from nvidia.dali import pipeline_def
 from nvidia.dali.backend import GetCUDADeviceCount
 from nvidia.dali.plugin.pytorch import feed_ndarray
 
+from visim.pipeline.augment.recipe import AugmentationRecipe
 from visim.pipeline.batch import Batch
 from visim.pipeline.dali_feed import BatchFeed, UnreadableLog
 from visim.pipeline.dali_graph import augmented_view
@@ -65,7 +66,6 @@ from visim.pipeline.epoch_order import (
     spec_shard_indices,
 )
 from visim.pipeline.loader_spec import LoaderSpec
-from visim.pipeline.recipe import AugmentationRecipe
 from visim.pipeline.sources.base import ImageSource, UnreadableImage
 from visim.pipeline.sources.factory import open_split
 from visim.pipeline.sources.image_folder import ImageFolderSource

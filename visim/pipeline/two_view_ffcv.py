@@ -3,7 +3,7 @@
 FFCV 1.0.2 has no hue, grayscale, blur or solarize, so the rest of the recipe (colour jitter,
 grayscale, blur, solarize) runs in one of two places, chosen by spec.device.type:
 
-- a GPU: the batched torch colour stage (batched_augment) on the device, compiled into a few
+- a GPU: the batched torch colour stage (augment.batched) on the device, compiled into a few
   fused kernels (compiled_colour_stage), leaving FFCV's CPU threads to decoding.
 - the CPU: RecipeColorStage (ffcv_color_stage), numba code on the uint8 crops inside FFCV,
   samples in parallel over the loader's workers; torch then only converts to float and
@@ -36,10 +36,11 @@ from ffcv.pipeline import PipelineSpec
 from ffcv.transforms import RandomHorizontalFlip, ToDevice, ToTensor, ToTorchImage
 from ffcv.traversal_order.base import TraversalOrder
 
+from visim.pipeline.augment.batched import augment_colors_and_normalize
+from visim.pipeline.augment.batched_color_ops import normalize_uint8
+from visim.pipeline.augment.compiled_colour_stage import compiled_colour_stage
+from visim.pipeline.augment.random_streams import stream_seed
 from visim.pipeline.batch import Batch
-from visim.pipeline.batched_augment import augment_colors_and_normalize
-from visim.pipeline.batched_color_ops import normalize_uint8
-from visim.pipeline.compiled_colour_stage import compiled_colour_stage
 from visim.pipeline.convert.manifest import IMAGE_FIELD, LABEL_FIELD
 from visim.pipeline.epoch_order import (
     batches_per_epoch,
@@ -50,7 +51,6 @@ from visim.pipeline.ffcv_color_stage import RecipeColorStage
 from visim.pipeline.ffcv_decode_once import TwoViewRandomResizedCropDecoder
 from visim.pipeline.loader_spec import LoaderSpec
 from visim.pipeline.loader_workers import check_loader_workers
-from visim.pipeline.random_streams import stream_seed
 from visim.pipeline.torch_threads import kept_torch_threads, set_torch_threads
 
 TwoViewMode = Literal["decode-once", "decode-twice"]

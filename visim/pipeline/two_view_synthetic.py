@@ -16,15 +16,15 @@ from collections.abc import Iterator
 
 import torch
 
+from visim.pipeline.augment.batched_color_ops import normalize
+from visim.pipeline.augment.random_streams import seeded_generator
 from visim.pipeline.batch import Batch
-from visim.pipeline.batched_color_ops import normalize
 from visim.pipeline.epoch_order import (
     batches_per_epoch,
     check_epoch_position,
     spec_shard_indices,
 )
 from visim.pipeline.loader_spec import LoaderSpec
-from visim.pipeline.random_streams import seeded_generator
 
 
 class SyntheticTwoViewLoader:

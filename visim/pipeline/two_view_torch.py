@@ -23,6 +23,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.transforms import v2
 
+from visim.pipeline.augment.random_streams import stream_seed
+from visim.pipeline.augment.recipe import AugmentationRecipe
 from visim.pipeline.batch import Batch
 from visim.pipeline.epoch_order import (
     batches_per_epoch,
@@ -30,8 +32,6 @@ from visim.pipeline.epoch_order import (
     spec_shard_indices,
 )
 from visim.pipeline.loader_spec import LoaderSpec
-from visim.pipeline.random_streams import stream_seed
-from visim.pipeline.recipe import AugmentationRecipe
 from visim.pipeline.sources.base import ImageSource, UnreadableImage
 from visim.pipeline.sources.factory import open_split
 

@@ -23,8 +23,8 @@ from visim.models.model_config import (
     VI_LOSSES,
     ModelConfig,
 )
+from visim.pipeline.augment.recipe import PRESETS, AugmentationRecipe, recipe_preset
 from visim.pipeline.backends import BACKENDS
-from visim.pipeline.recipe import PRESETS, AugmentationRecipe, recipe_preset
 from visim.train.precision import PRECISIONS
 from visim.train.toml_tables import dumps_tables
 from visim.train.tracker_extras import LOG_WITH_CHOICES

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from visim.pipeline.batched_color_ops import (
+from visim.pipeline.augment.batched_color_ops import (
     HUE,
     NO_OP,
     adjust_hue,
@@ -26,8 +26,8 @@ from visim.pipeline.batched_color_ops import (
     solarize,
     to_float_images,
 )
+from visim.pipeline.augment.recipe import AugmentationRecipe
 from visim.pipeline.indexed_device import indexed_device
-from visim.pipeline.recipe import AugmentationRecipe
 
 JITTER_OPS = 4  # brightness, contrast, saturation, hue
 

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from visim.pipeline.crop_box import CROP_ATTEMPTS, DRAWS_PER_ATTEMPT, crop_box
+from visim.pipeline.augment.crop_box import CROP_ATTEMPTS, DRAWS_PER_ATTEMPT, crop_box
 
 SCALE = (0.3, 0.7)
 LOG_RATIO = (math.log(0.5), math.log(2.0))

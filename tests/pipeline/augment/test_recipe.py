@@ -1,6 +1,6 @@
 import pytest
 
-from visim.pipeline.recipe import PRESETS, recipe_preset
+from visim.pipeline.augment.recipe import PRESETS, recipe_preset
 
 
 def test_presets_follow_simsiam():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from visim.pipeline.color_kernels import kernel
+from visim.pipeline.augment.color_kernels import kernel
 
 # Every constant is uint64: numba would turn uint64-with-int64 arithmetic into float64.
 GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)

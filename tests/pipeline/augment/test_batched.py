@@ -6,12 +6,12 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from visim.pipeline.batched_augment import (
+from visim.pipeline.augment.batched import (
     apply_color_params,
     augment_colors_and_normalize,
     sample_color_params,
 )
-from visim.pipeline.recipe import AugmentationRecipe
+from visim.pipeline.augment.recipe import AugmentationRecipe
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 RECIPE = AugmentationRecipe(size=16, solarize_prob=0.3)

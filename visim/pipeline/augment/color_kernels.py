@@ -22,7 +22,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from visim.pipeline import blur_taps
+from visim.pipeline.augment import blur_taps
 
 # Compiled once per process on first use, as plain (not parallel) functions that the
 # parallel colour stage calls per sample; nogil lets the training thread run meanwhile.

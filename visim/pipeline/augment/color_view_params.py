@@ -1,6 +1,6 @@
 """The random decisions of the colour stage for one view, drawn inside numba code.
 
-The same decisions and ranges as batched_augment.sample_color_params (torchvision
+The same decisions and ranges as batched.sample_color_params (torchvision
 ColorJitter's ranges), drawn from keyed_random instead of a torch generator. They are written
 into a float64 vector [VIEW_PARAMS] whose slots are named below, so the parallel stage can
 keep them in preallocated memory (numba allocations inside a parallel loop are slow) and
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from visim.pipeline.batched_color_ops import BRIGHTNESS, CONTRAST, HUE, SATURATION
-from visim.pipeline.color_kernels import kernel
-from visim.pipeline.keyed_random import keyed_between, keyed_uniform
-from visim.pipeline.recipe import AugmentationRecipe
+from visim.pipeline.augment.batched_color_ops import BRIGHTNESS, CONTRAST, HUE, SATURATION
+from visim.pipeline.augment.color_kernels import kernel
+from visim.pipeline.augment.keyed_random import keyed_between, keyed_uniform
+from visim.pipeline.augment.recipe import AugmentationRecipe
 
 JITTER_OPS = 4  # brightness, contrast, saturation, hue: the op ids of batched_color_ops
 

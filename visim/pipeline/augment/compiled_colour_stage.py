@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 import torch
 
-from visim.pipeline.batched_augment import ColorParams, colour_and_normalize
-from visim.pipeline.recipe import AugmentationRecipe
+from visim.pipeline.augment.batched import ColorParams, colour_and_normalize
+from visim.pipeline.augment.recipe import AugmentationRecipe
 
 ColourStage = Callable[[torch.Tensor, ColorParams], torch.Tensor]
 

@@ -11,13 +11,13 @@ import pytest
 import torch
 from torch._dynamo.testing import CompileCounterWithBackend
 
-from visim.pipeline.batched_augment import (
+from visim.pipeline.augment.batched import (
     augment_colors_and_normalize,
     colour_and_normalize,
     sample_color_params,
 )
-from visim.pipeline.compiled_colour_stage import CompiledColourStage, compiled_colour_stage
-from visim.pipeline.recipe import recipe_preset
+from visim.pipeline.augment.compiled_colour_stage import CompiledColourStage, compiled_colour_stage
+from visim.pipeline.augment.recipe import recipe_preset
 
 # Every op on: jitter with hue, grayscale, blur (its reflect padding needs 12 px) and solarize.
 RECIPE = recipe_preset("imagenet", size=24, solarize_prob=0.3)

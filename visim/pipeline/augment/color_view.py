@@ -23,9 +23,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from visim.pipeline import blur_taps
-from visim.pipeline.batched_color_ops import BRIGHTNESS, CONTRAST, HUE, SATURATION
-from visim.pipeline.color_kernels import (
+from visim.pipeline.augment import blur_taps
+from visim.pipeline.augment.batched_color_ops import BRIGHTNESS, CONTRAST, HUE, SATURATION
+from visim.pipeline.augment.color_kernels import (
     adjust_brightness,
     adjust_contrast,
     adjust_hue,
@@ -41,7 +41,7 @@ from visim.pipeline.color_kernels import (
     store_pixels,
     to_grayscale,
 )
-from visim.pipeline.color_view_params import (
+from visim.pipeline.augment.color_view_params import (
     BLUR,
     BLUR_SIGMA,
     FACTOR,
@@ -53,7 +53,7 @@ from visim.pipeline.color_view_params import (
     VIEW_PARAMS,
     draw_view_params,
 )
-from visim.pipeline.keyed_random import view_key
+from visim.pipeline.augment.keyed_random import view_key
 
 # Scratch rows per sample, each three planes: the padded working row, the blur's output
 # row, then the ring.

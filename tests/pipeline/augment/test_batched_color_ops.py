@@ -4,7 +4,7 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from visim.pipeline import batched_color_ops as ops
+from visim.pipeline.augment import batched_color_ops as ops
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 B = 12
