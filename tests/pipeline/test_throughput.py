@@ -9,7 +9,7 @@ import torch
 from tests.pipeline.image_files import rgb_image, save
 from visim.pipeline import bench_runner
 from visim.pipeline.augment.recipe import recipe_preset
-from visim.pipeline.batch import Batch
+from visim.pipeline.backends.batch import Batch
 from visim.pipeline.bench_contenders import CONTENDERS, Contender, parse_contenders
 from visim.pipeline.bench_data import (
     BenchData,

@@ -14,7 +14,7 @@ from accelerate.utils import set_seed
 
 from visim.models.model_config import ModelConfig
 from visim.models.siamese import build_model
-from visim.pipeline.loader_workers import default_loader_workers
+from visim.pipeline.backends.loader_workers import default_loader_workers
 from visim.pipeline.sources.demo_shapes import DEMO_CLASSES
 from visim.pipeline.sources.factory import open_source
 from visim.train.checkpoint import Position, save_checkpoint

@@ -19,7 +19,7 @@ from visim.bench.train_matrix import REAL_DATA_AT, SWEEPS, ModelAxes
 from visim.models.backbones import BACKBONE_ARCHS
 from visim.models.model_config import METHODS
 from visim.pipeline.augment.recipe import recipe_preset
-from visim.pipeline.backends import BACKENDS
+from visim.pipeline.backends.registry import BACKENDS
 from visim.train.precision import PRECISIONS
 
 PROFILES = ("auto", "cpu", "gpu")

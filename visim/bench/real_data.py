@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from visim.pipeline.backends import get_backend, missing_extra
+from visim.pipeline.backends.registry import get_backend, missing_extra
 from visim.pipeline.bench_data import bench_write_settings, cached_beton, default_beton_path
 from visim.pipeline.sources.base import AUTO_SPLIT
 from visim.pipeline.sources.demo import TEST_DIVISOR

@@ -21,7 +21,7 @@ from visim.bench.profiles import ScalingProfile
 from visim.bench.real_data import demo_data, prepare_sources
 from visim.bench.scaling_growth import add_growth_columns
 from visim.bench.train_case import TrainCase
-from visim.pipeline.epoch_order import batches_per_epoch
+from visim.pipeline.backends.epoch_order import batches_per_epoch
 
 MIN_WINDOWS = 4
 Progress = Callable[[str], None]

@@ -31,7 +31,7 @@ from visim.bench.ratios import data_stall
 from visim.bench.real_data import MIN_DEMO_IMAGES, demo_data, prepare_sources
 from visim.bench.train_case import TrainCase
 from visim.bench.train_matrix import model_settings
-from visim.pipeline.backends import get_backend, missing_extra
+from visim.pipeline.backends.registry import get_backend, missing_extra
 from visim.pipeline.sources.factory import open_source
 
 Progress = Callable[[str], None]

@@ -72,7 +72,7 @@ def scaling(
     from visim.bench.report import measurement_environment
     from visim.bench.scaling import ScalingBench, run_scaling_bench
     from visim.bench.scaling_report import scaling_report
-    from visim.pipeline.loader_workers import default_loader_workers
+    from visim.pipeline.backends.loader_workers import default_loader_workers
 
     environment = measurement_environment()
     try:

@@ -153,7 +153,7 @@ def train(
     from visim.bench.report import measurement_environment
     from visim.bench.train_report import train_report
     from visim.bench.train_throughput import TrainBench, run_train_bench
-    from visim.pipeline.loader_workers import default_loader_workers
+    from visim.pipeline.backends.loader_workers import default_loader_workers
     from visim.pipeline.sources.base import AUTO_SPLIT
     from visim.pipeline.sources.factory import open_split
 

@@ -14,7 +14,7 @@ from visim.cli import interrupts
 from visim.cli.failure import fail
 from visim.cli.interrupts import sigterm_interrupts
 from visim.cli.progress_bar import phase_progress_bar
-from visim.pipeline.backends import MissingExtraError
+from visim.pipeline.backends.registry import MissingExtraError
 from visim.pipeline.convert.manifest import manifest_path
 from visim.pipeline.convert.to_beton import (
     WRITE_MODES,

@@ -11,10 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from visim.pipeline.backends import get_backend, make_loader, missing_extra, require_backend
+from visim.pipeline.backends.registry import (
+    get_backend,
+    make_loader,
+    missing_extra,
+    require_backend,
+)
 
 if TYPE_CHECKING:  # the command line reads CONTENDERS for --help without loading torch
-    from visim.pipeline.loader_spec import LoaderSpec, TwoViewLoader
+    from visim.pipeline.backends.loader_spec import LoaderSpec, TwoViewLoader
 
 BASELINE = "torch"
 Reads = Literal["folder", "beton", "nothing"]
@@ -35,7 +40,7 @@ def _built_by_name(backend: str) -> Callable[[LoaderSpec], TwoViewLoader]:
 
 def _ffcv_decoding_twice(spec: LoaderSpec) -> TwoViewLoader:
     require_backend("ffcv")
-    from visim.pipeline.two_view_ffcv import FFCVTwoViewLoader
+    from visim.pipeline.backends.ffcv.loader import FFCVTwoViewLoader
 
     return FFCVTwoViewLoader(spec, two_view_mode="decode-twice")
 

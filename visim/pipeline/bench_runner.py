@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import torch
 
 from visim.pipeline.augment.recipe import AugmentationRecipe
+from visim.pipeline.backends.loader_spec import LoaderSpec
 from visim.pipeline.bench_contenders import Contender, missing_requirement, two_view_mode
 from visim.pipeline.bench_data import BenchData
-from visim.pipeline.loader_spec import LoaderSpec
 from visim.pipeline.throughput import (
     BatchStream,
     Clock,

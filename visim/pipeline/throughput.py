@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-from visim.pipeline.batch import Batch
-from visim.pipeline.loader_spec import TwoViewLoader
+from visim.pipeline.backends.batch import Batch
+from visim.pipeline.backends.loader_spec import TwoViewLoader
 
 Clock = Callable[[], float]
 

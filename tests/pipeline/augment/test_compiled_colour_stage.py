@@ -2,7 +2,7 @@
 
 Here torch.compile runs with the aot_eager backend: Dynamo's capture and AOTAutograd's
 functionalisation, executed by eager kernels (inductor's C++ build takes minutes on a small
-CPU). The inductor build, as the GPU runs it, is compared in test_cuda_routes.
+CPU). The inductor build, as the GPU runs it, is compared in backends/test_cuda_routes.py.
 """
 
 import warnings

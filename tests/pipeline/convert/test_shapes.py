@@ -174,8 +174,8 @@ def test_a_writer_that_fails_for_another_reason_names_its_image(
 @pytest.mark.slow
 def test_the_ffcv_loader_reads_every_shape(extreme_folder, tmp_path):
     from visim.pipeline.augment.recipe import recipe_preset
-    from visim.pipeline.backends import make_loader
-    from visim.pipeline.loader_spec import LoaderSpec
+    from visim.pipeline.backends.loader_spec import LoaderSpec
+    from visim.pipeline.backends.registry import make_loader
 
     convert_source(open_source(extreme_folder), tmp_path / "s.beton", WriteSettings(workers=1))
     # No colour ops: FFCV compiles the crop alone, in seconds.

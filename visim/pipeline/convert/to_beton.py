@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from visim import __version__
-from visim.pipeline.backends import MissingExtraError, get_backend
+from visim.pipeline.backends.loader_workers import usable_cores
+from visim.pipeline.backends.registry import MissingExtraError, get_backend
 from visim.pipeline.convert.manifest import (
     IMAGE_FIELD,
     LABEL_FIELD,
@@ -36,7 +37,6 @@ from visim.pipeline.convert.worker_processes import (
     leave_stops_to_parent,
     stop_signals_blocked,
 )
-from visim.pipeline.loader_workers import usable_cores
 from visim.pipeline.sources.base import ImageSource, SourceError, UnreadableImage
 
 WRITE_MODES = ("smart", "jpg", "raw", "proportion")

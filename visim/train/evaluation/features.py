@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch import nn
 
-from visim.pipeline.eval_loader import EvalBatch, clean_batches
+from visim.pipeline.backends.eval_loader import EvalBatch, clean_batches
 from visim.pipeline.sources.base import ImageSource
 from visim.train.evaluation.run_loading import EvaluatedRun
 

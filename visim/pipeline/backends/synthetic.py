@@ -18,13 +18,13 @@ import torch
 
 from visim.pipeline.augment.batched_color_ops import normalize
 from visim.pipeline.augment.random_streams import seeded_generator
-from visim.pipeline.batch import Batch
-from visim.pipeline.epoch_order import (
+from visim.pipeline.backends.batch import Batch
+from visim.pipeline.backends.epoch_order import (
     batches_per_epoch,
     check_epoch_position,
     spec_shard_indices,
 )
-from visim.pipeline.loader_spec import LoaderSpec
+from visim.pipeline.backends.loader_spec import LoaderSpec
 
 
 class SyntheticTwoViewLoader:

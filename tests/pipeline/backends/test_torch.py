@@ -10,9 +10,9 @@ from torchvision.transforms import v2
 
 from tests.pipeline import loader_contract as contract
 from visim.pipeline.augment.recipe import AugmentationRecipe
-from visim.pipeline.backends import make_loader
-from visim.pipeline.loader_spec import LoaderSpec
-from visim.pipeline.two_view_torch import (
+from visim.pipeline.backends.loader_spec import LoaderSpec
+from visim.pipeline.backends.registry import make_loader
+from visim.pipeline.backends.torch import (
     TorchTwoViewLoader,
     TwoViewDataset,
     build_view_transform,
@@ -86,7 +86,7 @@ def test_workers_treat_denormal_floats_as_zero():
     # In a process of its own: the setting is per process and would leak into other tests.
     code = (
         "import torch\n"
-        "from visim.pipeline.two_view_torch import flush_denormals\n"
+        "from visim.pipeline.backends.torch import flush_denormals\n"
         "flush_denormals(0)\n"
         "print(torch.set_flush_denormal(True), (torch.tensor([1e-39]) * 2).item())\n"
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from visim.pipeline.loader_spec import LoaderSpec, TwoViewLoader
+    from visim.pipeline.backends.loader_spec import LoaderSpec, TwoViewLoader
 
 FFCV_SYSTEM_PACKAGES = (
     "apt-get install -y --no-install-recommends pkg-config libopencv-dev libturbojpeg0-dev"
@@ -37,7 +37,7 @@ BACKENDS: dict[str, Backend] = {
     for b in (
         Backend(
             "ffcv",
-            "visim.pipeline.two_view_ffcv",
+            "visim.pipeline.backends.ffcv.loader",
             "FFCVTwoViewLoader",
             "ffcv",
             f"{FFCV_SYSTEM_PACKAGES} && pip install 'visim[ffcv]'",
@@ -45,7 +45,7 @@ BACKENDS: dict[str, Backend] = {
         ),
         Backend(
             "dali",
-            "visim.pipeline.two_view_dali",
+            "visim.pipeline.backends.dali.loader",
             "DALITwoViewLoader",
             "nvidia.dali",
             "pip install 'visim[dali]'   (CUDA 12 drivers: 'visim[dali-cu12]')",
@@ -53,7 +53,7 @@ BACKENDS: dict[str, Backend] = {
         ),
         Backend(
             "torch",
-            "visim.pipeline.two_view_torch",
+            "visim.pipeline.backends.torch",
             "TorchTwoViewLoader",
             None,
             "",
@@ -61,7 +61,7 @@ BACKENDS: dict[str, Backend] = {
         ),
         Backend(
             "synthetic",
-            "visim.pipeline.two_view_synthetic",
+            "visim.pipeline.backends.synthetic",
             "SyntheticTwoViewLoader",
             None,
             "",

@@ -5,9 +5,9 @@ import torch
 
 from tests.pipeline import loader_contract as contract
 from visim.pipeline.augment.recipe import AugmentationRecipe
-from visim.pipeline.backends import make_loader
-from visim.pipeline.loader_spec import LoaderSpec
-from visim.pipeline.two_view_synthetic import SyntheticTwoViewLoader
+from visim.pipeline.backends.loader_spec import LoaderSpec
+from visim.pipeline.backends.registry import make_loader
+from visim.pipeline.backends.synthetic import SyntheticTwoViewLoader
 
 SPEC = LoaderSpec(
     source="unused",

@@ -3,8 +3,8 @@ import sys
 
 import pytest
 
-from visim.pipeline import backends
-from visim.pipeline.backends import MissingExtraError, get_backend, require_backend
+from visim.pipeline.backends import registry
+from visim.pipeline.backends.registry import MissingExtraError, get_backend, require_backend
 
 
 def test_unknown_backend_lists_the_choices():
@@ -13,14 +13,14 @@ def test_unknown_backend_lists_the_choices():
 
 
 def test_missing_extra_names_the_install_command(monkeypatch):
-    real_import_module = backends.importlib.import_module
+    real_import_module = registry.importlib.import_module
 
     def without_ffcv(name, *args):
         if name == "ffcv":
             raise ModuleNotFoundError("No module named 'ffcv'", name="ffcv")
         return real_import_module(name, *args)
 
-    monkeypatch.setattr(backends.importlib, "import_module", without_ffcv)
+    monkeypatch.setattr(registry.importlib, "import_module", without_ffcv)
     with pytest.raises(MissingExtraError, match=r"pip install 'visim\[ffcv\]'"):
         require_backend("ffcv")
     assert require_backend("torch").name == "torch"
@@ -30,7 +30,7 @@ def test_a_broken_extra_reports_why_it_failed(monkeypatch):
     def broken(name, *args):
         raise OSError("libturbojpeg.so.0: cannot open shared object file")
 
-    monkeypatch.setattr(backends.importlib, "import_module", broken)
+    monkeypatch.setattr(registry.importlib, "import_module", broken)
     with pytest.raises(MissingExtraError, match="libturbojpeg"):
         require_backend("ffcv")
 
@@ -41,7 +41,7 @@ def test_checking_the_ffcv_extra_leaves_torchs_thread_count_alone():
     pytest.importorskip("ffcv", reason="the ffcv extra is not installed")
     check = (
         "import torch; before = torch.get_num_threads(); "
-        "from visim.pipeline.backends import get_backend, missing_extra; "
+        "from visim.pipeline.backends.registry import get_backend, missing_extra; "
         "assert missing_extra(get_backend('ffcv')) is None; "
         "print(before, torch.get_num_threads())"
     )

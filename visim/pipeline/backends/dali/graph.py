@@ -1,4 +1,4 @@
-"""One view of the recipe as DALI operators, driven by the parameters dali_view_params feeds.
+"""One view of the recipe as DALI operators, driven by the parameters view_params feeds.
 
 Per view, in the torch backend's order: random-resized crop (fn.resize of the fed crop box)
 -> colour jitter (fn.brightness_contrast, contrast around the view's mean luma as in
@@ -24,8 +24,8 @@ from __future__ import annotations
 import nvidia.dali.fn as fn
 import nvidia.dali.types as types
 
-from visim.pipeline import dali_view_params as column
 from visim.pipeline.augment.recipe import AugmentationRecipe
+from visim.pipeline.backends.dali import view_params as column
 
 PIXEL_LEVELS = 256
 TOP_LEVEL = PIXEL_LEVELS - 1

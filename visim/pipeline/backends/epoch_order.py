@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from visim.pipeline.loader_spec import LoaderSpec
+    from visim.pipeline.backends.loader_spec import LoaderSpec
 
 
 def batches_per_epoch(num_samples: int, batch_size: int, world_size: int = 1) -> int:

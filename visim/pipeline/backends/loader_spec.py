@@ -10,7 +10,7 @@ from typing import Protocol
 import torch
 
 from visim.pipeline.augment.recipe import AugmentationRecipe
-from visim.pipeline.batch import Batch
+from visim.pipeline.backends.batch import Batch
 from visim.pipeline.indexed_device import indexed_device
 from visim.pipeline.sources.base import AUTO_SPLIT
 

@@ -26,12 +26,12 @@ from ffcv.reader import Reader  # noqa: E402
 
 from tests.pipeline import loader_contract as contract  # noqa: E402
 from visim.pipeline.augment.recipe import AugmentationRecipe  # noqa: E402
-from visim.pipeline.backends import make_loader  # noqa: E402
+from visim.pipeline.backends.ffcv.loader import TWO_VIEW_MODES, FFCVTwoViewLoader  # noqa: E402
+from visim.pipeline.backends.loader_spec import LoaderSpec  # noqa: E402
+from visim.pipeline.backends.registry import make_loader  # noqa: E402
 from visim.pipeline.convert.to_beton import WriteSettings, convert_source  # noqa: E402
-from visim.pipeline.loader_spec import LoaderSpec  # noqa: E402
 from visim.pipeline.sources.arrays import ArraySource  # noqa: E402
 from visim.pipeline.sources.base import ImageSource  # noqa: E402
-from visim.pipeline.two_view_ffcv import TWO_VIEW_MODES, FFCVTwoViewLoader  # noqa: E402
 
 # A reading thread that dies leaves FFCV's iterator waiting forever: fail, do not hang.
 pytestmark = [pytest.mark.ffcv, pytest.mark.timeout(600)]

@@ -5,7 +5,7 @@ grayscale, blur, solarize) runs in one of two places, chosen by spec.device.type
 
 - a GPU: the batched torch colour stage (augment.batched) on the device, compiled into a few
   fused kernels (compiled_colour_stage), leaving FFCV's CPU threads to decoding.
-- the CPU: RecipeColorStage (ffcv_color_stage), numba code on the uint8 crops inside FFCV,
+- the CPU: RecipeColorStage (color_stage), numba code on the uint8 crops inside FFCV,
   samples in parallel over the loader's workers; torch then only converts to float and
   normalises (batched_color_ops.normalize_uint8). The batched torch stage makes many passes
   over the whole batch per op and on a CPU would cost far more than decoding.
@@ -40,17 +40,17 @@ from visim.pipeline.augment.batched import augment_colors_and_normalize
 from visim.pipeline.augment.batched_color_ops import normalize_uint8
 from visim.pipeline.augment.compiled_colour_stage import compiled_colour_stage
 from visim.pipeline.augment.random_streams import stream_seed
-from visim.pipeline.batch import Batch
-from visim.pipeline.convert.manifest import IMAGE_FIELD, LABEL_FIELD
-from visim.pipeline.epoch_order import (
+from visim.pipeline.backends.batch import Batch
+from visim.pipeline.backends.epoch_order import (
     batches_per_epoch,
     check_epoch_position,
     spec_shard_indices,
 )
-from visim.pipeline.ffcv_color_stage import RecipeColorStage
-from visim.pipeline.ffcv_decode_once import TwoViewRandomResizedCropDecoder
-from visim.pipeline.loader_spec import LoaderSpec
-from visim.pipeline.loader_workers import check_loader_workers
+from visim.pipeline.backends.ffcv.color_stage import RecipeColorStage
+from visim.pipeline.backends.ffcv.decode_once import TwoViewRandomResizedCropDecoder
+from visim.pipeline.backends.loader_spec import LoaderSpec
+from visim.pipeline.backends.loader_workers import check_loader_workers
+from visim.pipeline.convert.manifest import IMAGE_FIELD, LABEL_FIELD
 from visim.pipeline.torch_threads import kept_torch_threads, set_torch_threads
 
 TwoViewMode = Literal["decode-once", "decode-twice"]
@@ -267,7 +267,8 @@ class FFCVTwoViewLoader:
                 # the stream that was current when the epoch began (this thread's), once we
                 # have asked for the batches after this one. Every read of a batch is queued
                 # on that stream before the next batch is asked for, so none races a rewrite
-                # however far the host runs ahead of the GPU (tests/pipeline/test_cuda_routes).
+                # however far the host runs ahead of the GPU
+                # (tests/pipeline/backends/test_cuda_routes.py).
                 views, labels = self._views(outputs)
                 if self.colour_ops_in_ffcv:
                     finished = [

@@ -1,7 +1,7 @@
 """The dali backend: the whole recipe inside an NVIDIA DALI graph, on the GPU or the CPU.
 
 Input: any ImageSource (image folder, IDX, CIFAR, .npz, demo) through fn.external_source
-(dali_feed): an image folder's files as encoded bytes, decoded by fn.decoders.image; the
+(feed): an image folder's files as encoded bytes, decoded by fn.decoders.image; the
 array formats as decoded arrays. Why not fn.readers.file: a reader shuffles and shards by its
 own rules (its own shuffle buffer, shard boundaries and end-of-epoch policy), and every
 backend here must read exactly epoch_order.shard_indices (the same order, the same shards,
@@ -14,8 +14,8 @@ and decodes with 'mixed' (nvJPEG); otherwise everything runs on the CPU. The
 training loop asks for CUDA whenever there is a GPU, so the choice is automatic there.
 Sharding is by spec.rank / spec.world_size (the global rank), through shard_indices.
 
-The augmentation graph is dali_graph (one decode, two views); its random parameters are
-drawn per batch from (seed, epoch, rank, batch) in dali_view_params and fed in, so every
+The augmentation graph is in graph.py (one decode, two views); its random parameters are
+drawn per batch from (seed, epoch, rank, batch) in view_params.py and fed in, so every
 batch replays exactly: the same seed gives the same batches, and a resumed epoch the same
 batches as an uninterrupted one.
 
@@ -38,7 +38,7 @@ needs.
 
 Unreadable images: as in the torch backend, an unreadable item's slot is filled by the next
 readable item, a warning names each such item once, and `unreadable_items` and
-`substitutions` report them (see dali_feed). A file that passes the header check but fails to
+`substitutions` report them (see feed). A file that passes the header check but fails to
 decode stops the pipeline; the loader then decodes the batches in flight with PIL, records
 the culprits, and rebuilds the pipeline from the failed batch, so the epoch goes on with the
 same batches and parameters.
@@ -57,15 +57,15 @@ from nvidia.dali.backend import GetCUDADeviceCount
 from nvidia.dali.plugin.pytorch import feed_ndarray
 
 from visim.pipeline.augment.recipe import AugmentationRecipe
-from visim.pipeline.batch import Batch
-from visim.pipeline.dali_feed import BatchFeed, UnreadableLog
-from visim.pipeline.dali_graph import augmented_view
-from visim.pipeline.epoch_order import (
+from visim.pipeline.backends.batch import Batch
+from visim.pipeline.backends.dali.feed import BatchFeed, UnreadableLog
+from visim.pipeline.backends.dali.graph import augmented_view
+from visim.pipeline.backends.epoch_order import (
     batches_per_epoch,
     check_epoch_position,
     spec_shard_indices,
 )
-from visim.pipeline.loader_spec import LoaderSpec
+from visim.pipeline.backends.loader_spec import LoaderSpec
 from visim.pipeline.sources.base import ImageSource, UnreadableImage
 from visim.pipeline.sources.factory import open_split
 from visim.pipeline.sources.image_folder import ImageFolderSource

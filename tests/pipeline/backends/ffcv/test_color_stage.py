@@ -37,10 +37,10 @@ from visim.pipeline.augment.color_view import (  # noqa: E402
 from visim.pipeline.augment.color_view_params import ColorSettings, draw_view_params  # noqa: E402
 from visim.pipeline.augment.keyed_random import view_key  # noqa: E402
 from visim.pipeline.augment.recipe import AugmentationRecipe  # noqa: E402
+from visim.pipeline.backends.ffcv.color_stage import RecipeColorStage  # noqa: E402
+from visim.pipeline.backends.ffcv.decode_once import TwoViewRandomResizedCropDecoder  # noqa: E402
 from visim.pipeline.convert.manifest import IMAGE_FIELD, LABEL_FIELD  # noqa: E402
 from visim.pipeline.convert.to_beton import WriteSettings, convert_source  # noqa: E402
-from visim.pipeline.ffcv_color_stage import RecipeColorStage  # noqa: E402
-from visim.pipeline.ffcv_decode_once import TwoViewRandomResizedCropDecoder  # noqa: E402
 from visim.pipeline.sources.arrays import ArraySource  # noqa: E402
 
 pytestmark = [

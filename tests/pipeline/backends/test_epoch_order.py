@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from visim.pipeline.epoch_order import batches_per_epoch, epoch_permutation, shard_indices
+from visim.pipeline.backends.epoch_order import batches_per_epoch, epoch_permutation, shard_indices
 
 
 def test_same_seed_and_epoch_give_the_same_order():

@@ -25,13 +25,13 @@ from torchvision.transforms import v2
 
 from visim.pipeline.augment.random_streams import stream_seed
 from visim.pipeline.augment.recipe import AugmentationRecipe
-from visim.pipeline.batch import Batch
-from visim.pipeline.epoch_order import (
+from visim.pipeline.backends.batch import Batch
+from visim.pipeline.backends.epoch_order import (
     batches_per_epoch,
     check_epoch_position,
     spec_shard_indices,
 )
-from visim.pipeline.loader_spec import LoaderSpec
+from visim.pipeline.backends.loader_spec import LoaderSpec
 from visim.pipeline.sources.base import ImageSource, UnreadableImage
 from visim.pipeline.sources.factory import open_split
 

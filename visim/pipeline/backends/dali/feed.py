@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from visim.pipeline.augment.recipe import AugmentationRecipe
-from visim.pipeline.dali_view_params import draw_view_params
+from visim.pipeline.backends.dali.view_params import draw_view_params
 from visim.pipeline.sources.base import ImageSource, UnreadableImage
 from visim.pipeline.sources.image_folder import ImageFolderSource
 

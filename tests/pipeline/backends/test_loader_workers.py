@@ -2,10 +2,10 @@
 
 import pytest
 
-from visim.pipeline import loader_workers
 from visim.pipeline.augment.recipe import recipe_preset
-from visim.pipeline.loader_spec import LoaderSpec
-from visim.pipeline.loader_workers import (
+from visim.pipeline.backends import loader_workers
+from visim.pipeline.backends.loader_spec import LoaderSpec
+from visim.pipeline.backends.loader_workers import (
     LoaderWorkersError,
     check_loader_workers,
     default_loader_workers,
@@ -56,7 +56,7 @@ def test_the_ffcv_loader_says_what_to_change_before_building_anything(tmp_path):
     pytest.importorskip("ffcv")
     from numba import config
 
-    from visim.pipeline.two_view_ffcv import FFCVTwoViewLoader
+    from visim.pipeline.backends.ffcv.loader import FFCVTwoViewLoader
 
     spec = LoaderSpec(
         source=tmp_path / "never-opened.beton",

@@ -6,7 +6,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from tests.pipeline import loader_contract as contract
 from visim.pipeline.augment.recipe import AugmentationRecipe
-from visim.pipeline.eval_loader import clean_batches
+from visim.pipeline.backends.eval_loader import clean_batches
 
 RECIPE = AugmentationRecipe(size=16, eval_crop_fraction=0.8)
 

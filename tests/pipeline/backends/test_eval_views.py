@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from visim.pipeline.augment.recipe import recipe_preset
-from visim.pipeline.eval_loader import AugmentedViews, augmented_batches
+from visim.pipeline.backends.eval_loader import AugmentedViews, augmented_batches
 from visim.pipeline.sources.factory import open_source
 
 RECIPE = recipe_preset("cifar", size=16)

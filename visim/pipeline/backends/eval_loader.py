@@ -20,8 +20,8 @@ from torchvision.transforms import v2
 
 from visim.pipeline.augment.random_streams import stream_seed
 from visim.pipeline.augment.recipe import AugmentationRecipe
+from visim.pipeline.backends.torch import build_view_transform
 from visim.pipeline.sources.base import ImageSource, UnreadableImage
-from visim.pipeline.two_view_torch import build_view_transform
 
 
 class EvalBatch(NamedTuple):

@@ -18,16 +18,16 @@ pytest.importorskip("nvidia.dali", reason="the dali extra is not installed")
 
 from tests.pipeline import loader_contract as contract  # noqa: E402
 from tests.pipeline.image_files import rgb_image, save  # noqa: E402
-from visim.pipeline import dali_view_params as column  # noqa: E402
 from visim.pipeline.augment.recipe import AugmentationRecipe  # noqa: E402
-from visim.pipeline.backends import make_loader  # noqa: E402
-from visim.pipeline.dali_graph import solarize_table  # noqa: E402
-from visim.pipeline.dali_view_params import draw_view_params  # noqa: E402
-from visim.pipeline.loader_spec import LoaderSpec  # noqa: E402
+from visim.pipeline.backends.dali import view_params as column  # noqa: E402
+from visim.pipeline.backends.dali.graph import solarize_table  # noqa: E402
+from visim.pipeline.backends.dali.loader import DALITwoViewLoader  # noqa: E402
+from visim.pipeline.backends.dali.view_params import draw_view_params  # noqa: E402
+from visim.pipeline.backends.loader_spec import LoaderSpec  # noqa: E402
+from visim.pipeline.backends.registry import make_loader  # noqa: E402
 from visim.pipeline.sources.arrays import ArraySource  # noqa: E402
 from visim.pipeline.sources.base import ImageSource  # noqa: E402
 from visim.pipeline.sources.image_folder import ImageFolderSource  # noqa: E402
-from visim.pipeline.two_view_dali import DALITwoViewLoader  # noqa: E402
 
 pytestmark = pytest.mark.dali
 

@@ -16,7 +16,7 @@ from visim.pipeline.augment.batched import (
 )
 from visim.pipeline.augment.compiled_colour_stage import CompiledColourStage
 from visim.pipeline.augment.recipe import AugmentationRecipe, recipe_preset
-from visim.pipeline.loader_spec import LoaderSpec
+from visim.pipeline.backends.loader_spec import LoaderSpec
 
 pytestmark = [
     pytest.mark.cuda,
@@ -72,7 +72,7 @@ def level_beton(tmp_path_factory):
 
 
 def ffcv_loader(beton, recipe: AugmentationRecipe):
-    from visim.pipeline.two_view_ffcv import FFCVTwoViewLoader
+    from visim.pipeline.backends.ffcv.loader import FFCVTwoViewLoader
 
     spec = LoaderSpec(source=beton, recipe=recipe, batch_size=8, device="cuda", workers=2)
     return FFCVTwoViewLoader(spec)
@@ -123,7 +123,7 @@ def image_folder(tmp_path_factory):
 
 
 def test_dali_decodes_on_the_gpu_and_keeps_one_pipeline_across_epochs(image_folder):
-    from visim.pipeline.two_view_dali import DALITwoViewLoader
+    from visim.pipeline.backends.dali.loader import DALITwoViewLoader
 
     spec = LoaderSpec(source=image_folder, recipe=RECIPE, batch_size=4, device="cuda", workers=2)
     loader = DALITwoViewLoader.from_spec(spec)
