@@ -18,11 +18,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from visim.pipeline.augment.recipe import AugmentationRecipe
-from visim.pipeline.backends.loader_spec import LoaderSpec
-from visim.pipeline.bench_contenders import Contender, missing_requirement, two_view_mode
-from visim.pipeline.bench_data import BenchData
-from visim.pipeline.throughput import (
+from visim.bench.pipeline.contenders import Contender, missing_requirement, two_view_mode
+from visim.bench.pipeline.data import BenchData
+from visim.bench.pipeline.throughput import (
     BatchStream,
     Clock,
     Slice,
@@ -31,6 +29,8 @@ from visim.pipeline.throughput import (
     total,
     warm_up,
 )
+from visim.pipeline.augment.recipe import AugmentationRecipe
+from visim.pipeline.backends.loader_spec import LoaderSpec
 
 # (contender, what it is doing, timed slices done, timed slices in all)
 BenchProgress = Callable[[str, str, int, int], None]

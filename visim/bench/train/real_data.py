@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from visim.bench.pipeline.data import bench_write_settings, cached_beton, default_beton_path
 from visim.pipeline.backends.registry import get_backend, missing_extra
-from visim.pipeline.bench_data import bench_write_settings, cached_beton, default_beton_path
 from visim.pipeline.sources.base import AUTO_SPLIT
 from visim.pipeline.sources.demo import TEST_DIVISOR
 from visim.pipeline.sources.demo_shapes import DEMO_CLASSES

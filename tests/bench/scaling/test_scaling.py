@@ -5,10 +5,10 @@ import dataclasses
 import pytest
 
 from tests.bench.fake_runs import outcome
-from visim.bench import scaling
-from visim.bench.profiles import SCALING_PROFILES
-from visim.bench.scaling import ScalingBench, run_scaling_bench, window_steps_for
-from visim.bench.scaling_growth import growth_findings
+from visim.bench.scaling import runner
+from visim.bench.scaling.growth import growth_findings
+from visim.bench.scaling.runner import ScalingBench, run_scaling_bench, window_steps_for
+from visim.bench.train.profiles import SCALING_PROFILES
 
 
 def test_windows_divide_the_epoch_into_at_least_four():
@@ -34,7 +34,7 @@ def test_rows_report_epoch_time_memory_and_growth(monkeypatch, tmp_path):
         steps = case.samples // case.batch_size
         return outcome(case, rate, steps_per_epoch=steps, rss=500.0 + 10 * case.batch_size)
 
-    monkeypatch.setattr(scaling, "run_case", fake_run)
+    monkeypatch.setattr(runner, "run_case", fake_run)
     profile = dataclasses.replace(
         SCALING_PROFILES["cpu"],
         backend="synthetic",
@@ -68,7 +68,7 @@ def test_rows_report_epoch_time_memory_and_growth(monkeypatch, tmp_path):
 
 
 def test_an_epoch_too_short_to_time_is_skipped_with_the_reason(monkeypatch, tmp_path):
-    monkeypatch.setattr(scaling, "run_case", lambda case, workdir, timeout_s: outcome(case, 1.0))
+    monkeypatch.setattr(runner, "run_case", lambda case, workdir, timeout_s: outcome(case, 1.0))
     profile = dataclasses.replace(
         SCALING_PROFILES["cpu"], backend="synthetic", dataset_sizes=(40, 80), batch_sizes=(32, 64)
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from visim.pipeline.bench_contenders import Contender, missing_requirement
+from visim.bench.pipeline.contenders import Contender, missing_requirement
 from visim.pipeline.convert.manifest import read_manifest
 from visim.pipeline.convert.to_beton import ProgressCallback, WriteSettings, convert_source
 from visim.pipeline.sources.base import SourceError

@@ -14,13 +14,13 @@ from visim.bench.report import (
     ratio,
     seconds,
 )
-from visim.bench.train_findings import (
+from visim.bench.train.findings import (
     colour_stage_findings,
     factor_effects,
     stall_findings,
     target_findings,
 )
-from visim.bench.train_throughput import TrainBench
+from visim.bench.train.throughput import TrainBench
 
 COLUMNS = [
     Column("method", "method", numeric=False),

@@ -17,7 +17,7 @@ each case the bench scales the remaining estimates by what the finished cases re
 
 from __future__ import annotations
 
-from visim.bench.train_case import TrainCase
+from visim.bench.train.case import TrainCase
 
 PROCESS_S = {"cpu": 15.0, "cuda": 15.0}
 WARMUP_S = {"cpu": 2.0, "cuda": 8.0}  # CUDA: cuDNN's search, first allocations

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from visim.bench.case_runner import CaseOutcome
-from visim.bench.train_case import TrainCase
-from visim.bench.windows import NoSteadyWindow, steady_state, windows_from_records
+from visim.bench.train.case import TrainCase
+from visim.bench.train.case_runner import CaseOutcome
+from visim.bench.train.windows import NoSteadyWindow, steady_state, windows_from_records
 
 # What a case that timed the GPU colour stage adds (colour_stage_timing).
 COLOUR_STAGE_FIELDS = ("colour_stage_ms", "colour_stage_eager_ms", "colour_stage_compiled")

@@ -7,20 +7,21 @@ import pytest
 import torch
 
 from tests.pipeline.image_files import rgb_image, save
-from visim.pipeline import bench_runner
-from visim.pipeline.augment.recipe import recipe_preset
-from visim.pipeline.backends.batch import Batch
-from visim.pipeline.bench_contenders import CONTENDERS, Contender, parse_contenders
-from visim.pipeline.bench_data import (
+from visim.bench.pipeline import runner as bench_runner
+from visim.bench.pipeline.contenders import CONTENDERS, Contender, parse_contenders
+from visim.bench.pipeline.data import (
     BenchData,
     describe_images,
     open_image_folder,
     prepare_data,
 )
-from visim.pipeline.bench_runner import BenchSettings, round_orders, run_bench
+from visim.bench.pipeline.runner import BenchSettings, round_orders, run_bench
+from visim.bench.pipeline.throughput import BatchStream, time_slice
+from visim.bench.ratios import ratios_to
+from visim.pipeline.augment.recipe import recipe_preset
+from visim.pipeline.backends.batch import Batch
 from visim.pipeline.convert.to_beton import WriteSettings
 from visim.pipeline.sources.base import SourceError
-from visim.pipeline.throughput import BatchStream, ratios_to, time_slice
 
 
 class CountingLoader:

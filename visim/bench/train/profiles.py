@@ -3,7 +3,7 @@
 gpu: the figures the project is judged by - SimSiam and VI-SimSiam, ResNet-18 and ResNet-50
 at 224 px in bf16, channels_last on and off, torch.compile on for ResNet-50 (with
 channels_last); real backends at the baseline setting only. Sized to fit, with the rest of
-scripts/gpu-check.sh, in 8 minutes of a lent GPU (visim.bench.case_estimate).
+scripts/gpu-check.sh, in 8 minutes of a lent GPU (visim.bench.train.case_estimate).
 cpu: the same questions at a size that finishes in minutes on a few cores - ResNet-18 at 32
 px, one setting changed at a time, and few bf16 steps (CPUs without bf16 units run it about
 ten times slower than fp32).
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from visim.bench.train_matrix import REAL_DATA_AT, SWEEPS, ModelAxes
+from visim.bench.train.matrix import REAL_DATA_AT, SWEEPS, ModelAxes
 from visim.models.backbones import BACKBONE_ARCHS
 from visim.models.model_config import METHODS
 from visim.pipeline.augment.recipe import recipe_preset
@@ -28,9 +28,9 @@ PROFILES = ("auto", "cpu", "gpu")
 @dataclass(frozen=True)
 class TrainProfile:
     axes: ModelAxes
-    sweep: str  # train_matrix.SWEEPS
+    sweep: str  # matrix.SWEEPS
     backends: tuple[str, ...]
-    real_data_at: str  # train_matrix.REAL_DATA_AT
+    real_data_at: str  # matrix.REAL_DATA_AT
     size: int
     recipe: str
     cifar_stem: bool
@@ -39,7 +39,7 @@ class TrainProfile:
     windows: int  # timed windows after the warm-up window
     bf16_window_steps: int | None = None  # None: window_steps
     # Archs measured with torch.compile on, at the first channels_last value; None: everywhere
-    # the sweep puts compile on (train_matrix.model_settings).
+    # the sweep puts compile on (matrix.model_settings).
     compile_archs: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:

@@ -99,11 +99,3 @@ def time_slice(
 def total(slices: list[Slice]) -> Slice:
     """The slices as one: their images over their summed time."""
     return Slice(sum(s.images for s in slices), sum(s.seconds for s in slices))
-
-
-def ratios_to(baseline: str, rates: dict[str, float | None]) -> dict[str, float | None]:
-    """Each rate over the baseline's; None where either is unknown."""
-    reference = rates.get(baseline)
-    if not reference:
-        return {name: None for name in rates}
-    return {name: None if rate is None else rate / reference for name, rate in rates.items()}

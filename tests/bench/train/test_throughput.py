@@ -5,11 +5,11 @@ import dataclasses
 import pytest
 
 from tests.bench.fake_runs import outcome
-from visim.bench import train_throughput
-from visim.bench.profiles import TRAIN_PROFILES
-from visim.bench.train_findings import factor_effects, stall_findings, target_findings
-from visim.bench.train_matrix import ModelAxes, model_settings
-from visim.bench.train_throughput import TrainBench, run_train_bench, settings_for_real_data
+from visim.bench.train import throughput as train_throughput
+from visim.bench.train.findings import factor_effects, stall_findings, target_findings
+from visim.bench.train.matrix import ModelAxes, model_settings
+from visim.bench.train.profiles import TRAIN_PROFILES
+from visim.bench.train.throughput import TrainBench, run_train_bench, settings_for_real_data
 
 AXES = ModelAxes(
     method=("vi-simsiam", "simsiam"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from visim.bench.report import Column, TableReport, mebibytes, percent, rate, ratio, seconds
-from visim.bench.scaling import ScalingBench
-from visim.bench.scaling_growth import growth_findings
+from visim.bench.scaling.growth import growth_findings
+from visim.bench.scaling.runner import ScalingBench
 
 COLUMNS = [
     Column("images", "images"),

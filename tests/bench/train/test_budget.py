@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from tests.bench.fake_runs import outcome
-from visim.bench import train_throughput
-from visim.bench.case_estimate import estimate_seconds, scaled_estimate
-from visim.bench.colour_stage_timing import time_colour_stage
-from visim.bench.profiles import TRAIN_PROFILES
-from visim.bench.train_findings import colour_stage_findings
-from visim.bench.train_matrix import model_settings
-from visim.bench.train_throughput import TrainBench, plan, planned_cases, run_train_bench
+from visim.bench.train import throughput as train_throughput
+from visim.bench.train.case_estimate import estimate_seconds, scaled_estimate
+from visim.bench.train.colour_stage_timing import time_colour_stage
+from visim.bench.train.findings import colour_stage_findings
+from visim.bench.train.matrix import model_settings
+from visim.bench.train.profiles import TRAIN_PROFILES
+from visim.bench.train.throughput import TrainBench, plan, planned_cases, run_train_bench
 from visim.pipeline.augment.compiled_colour_stage import CompiledColourStage
 from visim.pipeline.augment.recipe import recipe_preset
 

@@ -1,6 +1,6 @@
 """Measure one TrainCase in a process of its own.
 
-    python -m visim.bench.case_process CASE.json RESULT.json RUN_DIR
+    python -m visim.bench.train.case_process CASE.json RESULT.json RUN_DIR
 
 A fresh process per case: Accelerate's state is a process-wide singleton (one precision per
 process), torch.compile caches and allocator pools would carry over, and the peak memory read
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from visim.bench.colour_stage_timing import time_colour_stage
-from visim.bench.train_case import TrainCase
+from visim.bench.train.case import TrainCase
+from visim.bench.train.colour_stage_timing import time_colour_stage
 from visim.train.launch import run_pretrain
 from visim.train.metrics import read_metrics
 from visim.train.run_dir import RunDir

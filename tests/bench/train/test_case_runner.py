@@ -1,7 +1,7 @@
 """Each case runs in a child process; failures and overruns come back as reasons."""
 
-from visim.bench.case_runner import run_case
-from visim.bench.train_case import TrainCase
+from visim.bench.train.case import TrainCase
+from visim.bench.train.case_runner import run_case
 
 
 def tiny_case(**changes) -> TrainCase:

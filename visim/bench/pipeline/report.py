@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from visim.bench.pipeline.contenders import BASELINE, CONTENDERS
+from visim.bench.pipeline.data import BenchData
+from visim.bench.pipeline.runner import BenchSettings, ContenderResult
+from visim.bench.ratios import ratios_to
 from visim.bench.report import Column, TableReport, rate, ratio, seconds
-from visim.pipeline.bench_contenders import BASELINE, CONTENDERS
-from visim.pipeline.bench_data import BenchData
-from visim.pipeline.bench_runner import BenchSettings, ContenderResult
 from visim.pipeline.convert.to_beton import WriteSettings
-from visim.pipeline.throughput import ratios_to
 
 # The project's goals for the CPU pipelines: a 2-core machine, 224 px, the full recipe
 # (blur included), photo-sized JPEGs, as multiples of the torch baseline.

@@ -4,7 +4,7 @@ stall, and the project's GPU targets."""
 from __future__ import annotations
 
 from visim.bench.ratios import geometric_mean
-from visim.bench.train_matrix import ModelAxes
+from visim.bench.train.matrix import ModelAxes
 
 # Image pairs per second on synthetic data, one H200, 224 px, bf16 (the project's targets).
 GPU_TARGETS = {"resnet50": 2500.0, "resnet18": 7000.0}

@@ -2,7 +2,7 @@
 
 Every case is a real `visim pretrain` run - forward, loss, backward and optimiser step under
 its precision, channels_last and torch.compile settings - in a process of its own, for one
-warm-up window and `windows` timed windows of `window_steps` steps (visim.bench.windows).
+warm-up window and `windows` timed windows of `window_steps` steps (visim.bench.train.windows).
 First every model setting trains on synthetic data (views already on the device: the step
 alone sets the speed); then each real backend trains on the same images at the settings
 real_data_at picks, and its data stall is 1 - real / synthetic at identical settings.
@@ -23,14 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from visim.bench.case_estimate import estimate_seconds, prepare_seconds, scaled_estimate
-from visim.bench.case_rows import measured_row, unmeasured_row
-from visim.bench.case_runner import run_case
-from visim.bench.profiles import TrainProfile
 from visim.bench.ratios import data_stall
-from visim.bench.real_data import MIN_DEMO_IMAGES, demo_data, prepare_sources
-from visim.bench.train_case import TrainCase
-from visim.bench.train_matrix import model_settings
+from visim.bench.train.case import TrainCase
+from visim.bench.train.case_estimate import estimate_seconds, prepare_seconds, scaled_estimate
+from visim.bench.train.case_rows import measured_row, unmeasured_row
+from visim.bench.train.case_runner import run_case
+from visim.bench.train.matrix import model_settings
+from visim.bench.train.profiles import TrainProfile
+from visim.bench.train.real_data import MIN_DEMO_IMAGES, demo_data, prepare_sources
 from visim.pipeline.backends.registry import get_backend, missing_extra
 from visim.pipeline.sources.factory import open_source
 

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from visim.bench.case_rows import measured_row, unmeasured_row
-from visim.bench.case_runner import run_case
-from visim.bench.profiles import ScalingProfile
-from visim.bench.real_data import demo_data, prepare_sources
-from visim.bench.scaling_growth import add_growth_columns
-from visim.bench.train_case import TrainCase
+from visim.bench.scaling.growth import add_growth_columns
+from visim.bench.train.case import TrainCase
+from visim.bench.train.case_rows import measured_row, unmeasured_row
+from visim.bench.train.case_runner import run_case
+from visim.bench.train.profiles import ScalingProfile
+from visim.bench.train.real_data import demo_data, prepare_sources
 from visim.pipeline.backends.epoch_order import batches_per_epoch
 
 MIN_WINDOWS = 4

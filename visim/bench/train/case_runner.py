@@ -1,4 +1,4 @@
-"""Run one TrainCase in a child process (visim.bench.case_process) and collect its result.
+"""Run one TrainCase in a child process (visim.bench.train.case_process) and collect its result.
 
 A case that fails, crashes or runs past its time limit becomes an outcome with the reason,
 so one bad configuration (a torch.compile failure, say) never stops the others.
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from visim.bench.train_case import TrainCase
+from visim.bench.train.case import TrainCase
 
 REASON_CHARS = 2000  # compiler errors run to pages; the head says what went wrong
 
@@ -72,7 +72,14 @@ def run_case(case: TrainCase, workdir: Path, timeout_s: float) -> CaseOutcome:
     case_file, result_file, log = (workdir / name for name in ("case.json", "result.json", "log"))
     run_dir = workdir / "run"
     case_file.write_text(json.dumps(case.to_json()))
-    command = [sys.executable, "-m", "visim.bench.case_process", case_file, result_file, run_dir]
+    command = [
+        sys.executable,
+        "-m",
+        "visim.bench.train.case_process",
+        case_file,
+        result_file,
+        run_dir,
+    ]
     started = time.monotonic()
     try:
         code = _run_child([str(part) for part in command], log, timeout_s)
