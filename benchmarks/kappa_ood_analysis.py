@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from visim.pipeline.eval_loader import augmented_batches, clean_batches
+from visim.pipeline.backends.eval_loader import augmented_batches, clean_batches
 from visim.pipeline.sources.factory import open_source
 from visim.train.environment import environment_report
 from visim.train.evaluation.kappa_analysis import ood_auroc

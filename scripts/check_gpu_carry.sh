@@ -52,4 +52,4 @@ if bad:
     sys.exit("error: not from the carried folder: " + "; ".join(bad))
 print(f"every library resolves into {folder} or is the machine's own ({', '.join(sorted(own))})")
 PY
-"$PYTHON" -m pytest -q -p no:cacheprovider "${@:-tests/pipeline/test_two_view_ffcv.py}"
+"$PYTHON" -m pytest -q -p no:cacheprovider "${@:-tests/pipeline/backends/ffcv/test_loader.py}"

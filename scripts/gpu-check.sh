@@ -18,7 +18,7 @@
 #   bash scripts/gpu-check.sh [--dry-run] [--seconds S] [--out DIR]
 #
 # --dry-run prints the plan and its time budget, including every benchmark case with its
-# estimate (visim.bench.case_estimate), and runs nothing: it works on any machine.
+# estimate (visim.bench.train.case_estimate), and runs nothing: it works on any machine.
 # Environment: PYTHON (default python3), GPU_CHECK_WORKERS (loader workers; default: all cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."

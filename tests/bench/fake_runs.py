@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from visim.bench.case_runner import CaseOutcome
-from visim.bench.train_case import TrainCase
+from visim.bench.train.case import TrainCase
+from visim.bench.train.case_runner import CaseOutcome
 
 
 def metric_records(rates: list[float], window_steps: int, data_wait: float = 0.0) -> list[dict]:

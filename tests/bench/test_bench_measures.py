@@ -6,7 +6,7 @@ import pytest
 
 from tests.bench.fake_runs import metric_records
 from visim.bench.ratios import data_stall, geometric_mean, per_doubling
-from visim.bench.windows import NoSteadyWindow, Window, steady_state, windows_from_records
+from visim.bench.train.windows import NoSteadyWindow, Window, steady_state, windows_from_records
 
 
 def test_windows_recover_time_and_images_from_the_loops_records():

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from visim.bench.pipeline import runner as bench_runner
 from visim.cli.app import app
-from visim.pipeline import bench_runner
 
 runner = CliRunner()
 HAS_FFCV = importlib.util.find_spec("ffcv") is not None

@@ -7,7 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 from visim.cli.app import app
-from visim.pipeline import backends
+from visim.pipeline.backends import registry
 from visim.train.config import TrainConfig, apply_overrides
 from visim.train.run_dir import RunDir
 
@@ -54,8 +54,8 @@ def test_out_is_required():
 
 
 def test_a_backend_whose_extra_is_missing_says_how_to_install_it(tmp_path, monkeypatch):
-    absent = dataclasses.replace(backends.BACKENDS["dali"], requires="visim_no_such_module")
-    monkeypatch.setitem(backends.BACKENDS, "dali", absent)
+    absent = dataclasses.replace(registry.BACKENDS["dali"], requires="visim_no_such_module")
+    monkeypatch.setitem(registry.BACKENDS, "dali", absent)
     result = pretrain("demo", "--backend", "dali", "--out", str(tmp_path / "run"))
     assert_refused(result, "backend 'dali' is not installed; run: pip install 'visim[dali]'")
 

@@ -27,10 +27,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from visim.pipeline.batch import Batch
-from visim.pipeline.epoch_order import batches_per_epoch, shard_indices
-from visim.pipeline.loader_spec import LoaderSpec, TwoViewLoader
-from visim.pipeline.recipe import AugmentationRecipe
+from visim.pipeline.augment.recipe import AugmentationRecipe
+from visim.pipeline.backends.batch import Batch
+from visim.pipeline.backends.epoch_order import batches_per_epoch, shard_indices
+from visim.pipeline.backends.loader_spec import LoaderSpec, TwoViewLoader
 from visim.pipeline.sources.base import ImageSource, UnreadableImage
 
 LoaderFactory = Callable[..., TwoViewLoader]

@@ -31,7 +31,7 @@ def assert_trained_two_steps(run_dir: RunDir, backend: str) -> None:
 @pytest.mark.ffcv
 def test_pretrain_with_the_ffcv_backend_on_a_converted_demo_set(tmp_path, fresh_accelerate):
     pytest.importorskip("ffcv", reason="the ffcv extra is not installed")
-    from visim.pipeline.convert import WriteSettings, convert_source
+    from visim.pipeline.convert.to_beton import WriteSettings, convert_source
     from visim.pipeline.sources.demo import DemoSource
 
     beton = tmp_path / "demo.beton"

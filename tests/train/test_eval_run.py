@@ -14,7 +14,7 @@ from accelerate.utils import set_seed
 
 from visim.models.model_config import ModelConfig
 from visim.models.siamese import build_model
-from visim.pipeline.loader_workers import default_loader_workers
+from visim.pipeline.backends.loader_workers import default_loader_workers
 from visim.pipeline.sources.demo_shapes import DEMO_CLASSES
 from visim.pipeline.sources.factory import open_source
 from visim.train.checkpoint import Position, save_checkpoint
@@ -264,7 +264,7 @@ def write_source(kind: str, root) -> tuple[str, str]:
         return str(root / "set.npz"), "test"
     if kind == "beton":
         pytest.importorskip("ffcv", reason="the ffcv extra is not installed")
-        from visim.pipeline.convert import WriteSettings, convert_source
+        from visim.pipeline.convert.to_beton import WriteSettings, convert_source
 
         convert_source(open_source(write_folder(root / "folder")), root / "set.beton",
                        WriteSettings(workers=1))  # fmt: skip

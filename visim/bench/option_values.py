@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from visim.bench.train_case import DEVICES
-from visim.pipeline.loader_workers import LoaderWorkersError, check_loader_workers
+from visim.bench.train.case import DEVICES
+from visim.pipeline.backends.loader_workers import LoaderWorkersError, check_loader_workers
 from visim.train.precision import PrecisionError, resolve_precision, training_device_info
 
 SWITCHES = {"on": True, "off": False}

@@ -33,3 +33,11 @@ def geometric_mean(values: list[float]) -> float:
     if not values or min(values) <= 0:
         raise ValueError(f"need positive values, got {values}")
     return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def ratios_to(baseline: str, rates: dict[str, float | None]) -> dict[str, float | None]:
+    """Each rate over the baseline's; None where either is unknown."""
+    reference = rates.get(baseline)
+    if not reference:
+        return {name: None for name in rates}
+    return {name: None if rate is None else rate / reference for name, rate in rates.items()}

@@ -19,10 +19,10 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from visim.bench.pipeline.contenders import BASELINE, CONTENDERS, parse_contenders
 from visim.cli.bench_common import fail, publish, repeat_command
 from visim.cli.convert import PHASE_LABELS
-from visim.pipeline.bench_contenders import BASELINE, CONTENDERS, parse_contenders
-from visim.pipeline.recipe import PRESETS, recipe_preset
+from visim.pipeline.augment.recipe import PRESETS, recipe_preset
 
 DEFAULT_BACKENDS = ",".join(CONTENDERS)
 
@@ -100,16 +100,16 @@ def pipeline(
     import torch
 
     from visim.bench.option_values import resolve_device
-    from visim.bench.pipeline_report import pipeline_report
-    from visim.bench.report import measurement_environment
-    from visim.pipeline.bench_data import (
+    from visim.bench.pipeline.data import (
         bench_write_settings,
         default_beton_path,
         describe_images,
         open_image_folder,
         prepare_data,
     )
-    from visim.pipeline.bench_runner import BenchSettings, run_bench
+    from visim.bench.pipeline.report import pipeline_report
+    from visim.bench.pipeline.runner import BenchSettings, run_bench
+    from visim.bench.report import measurement_environment
 
     environment = measurement_environment()
     try:

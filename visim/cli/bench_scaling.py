@@ -68,11 +68,11 @@ def scaling(
         integers,
         resolve_device,
     )
-    from visim.bench.profiles import SCALING_PROFILES, resolve_profile
     from visim.bench.report import measurement_environment
-    from visim.bench.scaling import ScalingBench, run_scaling_bench
-    from visim.bench.scaling_report import scaling_report
-    from visim.pipeline.loader_workers import default_loader_workers
+    from visim.bench.scaling.report import scaling_report
+    from visim.bench.scaling.runner import ScalingBench, run_scaling_bench
+    from visim.bench.train.profiles import SCALING_PROFILES, resolve_profile
+    from visim.pipeline.backends.loader_workers import default_loader_workers
 
     environment = measurement_environment()
     try:

@@ -19,7 +19,7 @@ from visim.cli.bench_common import (
 )
 
 if TYPE_CHECKING:
-    from visim.bench.train_throughput import TrainBench
+    from visim.bench.train.throughput import TrainBench
 
 PROFILE_DEFAULT = "(default: the profile's)"
 
@@ -41,7 +41,7 @@ def compile_arch_names(option: str, value: str) -> tuple[str, ...] | None:
 
 def print_plan(bench: TrainBench) -> None:
     """--dry-run: each case with its estimate, in the order they would run, and the total."""
-    from visim.bench.train_throughput import plan  # loads torch
+    from visim.bench.train.throughput import plan  # loads torch
 
     prepare, cases = plan(bench)
     console = Console(width=WIDE_LOG, highlight=False, emoji=False)
@@ -149,11 +149,11 @@ def train(
         switches,
         switches_text,
     )
-    from visim.bench.profiles import TRAIN_PROFILES, resolve_profile
     from visim.bench.report import measurement_environment
-    from visim.bench.train_report import train_report
-    from visim.bench.train_throughput import TrainBench, run_train_bench
-    from visim.pipeline.loader_workers import default_loader_workers
+    from visim.bench.train.profiles import TRAIN_PROFILES, resolve_profile
+    from visim.bench.train.report import train_report
+    from visim.bench.train.throughput import TrainBench, run_train_bench
+    from visim.pipeline.backends.loader_workers import default_loader_workers
     from visim.pipeline.sources.base import AUTO_SPLIT
     from visim.pipeline.sources.factory import open_split
 

@@ -14,8 +14,9 @@ from visim.cli import interrupts
 from visim.cli.failure import fail
 from visim.cli.interrupts import sigterm_interrupts
 from visim.cli.progress_bar import phase_progress_bar
-from visim.pipeline.backends import MissingExtraError
-from visim.pipeline.convert import (
+from visim.pipeline.backends.registry import MissingExtraError
+from visim.pipeline.convert.manifest import manifest_path
+from visim.pipeline.convert.to_beton import (
     WRITE_MODES,
     ConvertResult,
     ProgressCallback,
@@ -24,10 +25,9 @@ from visim.pipeline.convert import (
     convert_source,
     default_workers,
 )
-from visim.pipeline.manifest import manifest_path
+from visim.pipeline.convert.worker_processes import WorkerDied
 from visim.pipeline.sources.base import AUTO_SPLIT, SPLITS, SourceError
 from visim.pipeline.sources.factory import open_split
-from visim.pipeline.worker_processes import WorkerDied
 
 WriteMode = Enum("WriteMode", {mode: mode for mode in WRITE_MODES}, type=str)
 Split = Enum("Split", {split: split for split in (*SPLITS, AUTO_SPLIT)}, type=str)

@@ -16,7 +16,7 @@ from visim.cli import interrupts
 from visim.cli.convert import convert_progress_bar
 from visim.cli.eval import print_report
 from visim.cli.failure import fail
-from visim.pipeline.convert import ProgressCallback
+from visim.pipeline.convert.to_beton import ProgressCallback
 from visim.train.config import ConfigError
 from visim.train.demo_settings import DEMO_BACKENDS, DemoSettings
 from visim.train.evaluation.eval_settings import EvalError

@@ -4,9 +4,9 @@ Importing ffcv sets torch's intra-op thread count to 1 (ffcv.pipeline.compiler c
 torch.set_num_threads(1) at import), and building or iterating an FFCV Loader sets it to the
 loader's worker count. Every later torch op, the training step included, would then run on
 that many threads: on a 2-core machine, at half speed. visim first imports ffcv inside
-kept_torch_threads() (backends.missing_extra, which make_loader calls before it imports a
-loader module, and convert's check), builds Loaders inside it, and the ffcv loader gives
-every batch back the count its caller had when the epoch began.
+kept_torch_threads() (backends.registry.missing_extra, which make_loader calls before it
+imports a loader module, and convert's check), builds Loaders inside it, and the ffcv loader
+gives every batch back the count its caller had when the epoch began.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from visim.models.model_config import (
     VI_LOSSES,
     ModelConfig,
 )
-from visim.pipeline.backends import BACKENDS
-from visim.pipeline.recipe import PRESETS, AugmentationRecipe, recipe_preset
+from visim.pipeline.augment.recipe import PRESETS, AugmentationRecipe, recipe_preset
+from visim.pipeline.backends.registry import BACKENDS
 from visim.train.precision import PRECISIONS
 from visim.train.toml_tables import dumps_tables
 from visim.train.tracker_extras import LOG_WITH_CHOICES
@@ -45,8 +45,8 @@ class DataConfig:
     backend: str = "torch"
     recipe: str = "imagenet"  # augmentation preset: imagenet | cifar | small
     size: int | None = None  # crop size; None keeps the preset's
-    # Loader workers per process; None follows the machine (pipeline.loader_workers): all
-    # cores but one on a CPU, the cores per process with GPUs.
+    # Loader workers per process; None follows the machine (pipeline.backends.loader_workers):
+    # all cores but one on a CPU, the cores per process with GPUs.
     workers: int | None = None
     synthetic_samples: int = 10_000  # samples per epoch of the synthetic backend
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from visim.pipeline.convert import ProgressCallback, WriteSettings, convert_source
-from visim.pipeline.manifest import read_manifest
+from visim.pipeline.convert.manifest import read_manifest
+from visim.pipeline.convert.to_beton import ProgressCallback, WriteSettings, convert_source
 from visim.pipeline.sources.base import SourceError
 from visim.pipeline.sources.factory import open_source
 from visim.train.config import (

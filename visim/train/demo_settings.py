@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from visim.pipeline.backends import get_backend, missing_extra
+from visim.pipeline.backends.registry import get_backend, missing_extra
 from visim.pipeline.sources.demo import DEFAULT_SEED, TEST_DIVISOR
 from visim.pipeline.sources.demo_shapes import DEMO_CLASSES
 from visim.train.config import ConfigError, TrainConfig, config_from_dict, validate

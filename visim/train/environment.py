@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from visim.pipeline.backends import BACKENDS, missing_extra
-from visim.pipeline.loader_workers import usable_cores
+from visim.pipeline.backends.loader_workers import usable_cores
+from visim.pipeline.backends.registry import BACKENDS, missing_extra
 
 # Distribution names whose versions matter for reproducing a run.
 TRACKED_PACKAGES = {

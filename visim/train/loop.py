@@ -28,11 +28,11 @@ from accelerate import Accelerator, PartialState
 from accelerate.utils import gather_object, set_seed
 
 from visim.models.siamese import SiameseOutput, build_model
-from visim.pipeline.backends import make_loader
-from visim.pipeline.batch import Batch
+from visim.pipeline.backends.batch import Batch
+from visim.pipeline.backends.loader_spec import LoaderSpec
+from visim.pipeline.backends.loader_workers import resolve_loader_workers
+from visim.pipeline.backends.registry import make_loader
 from visim.pipeline.indexed_device import indexed_device
-from visim.pipeline.loader_spec import LoaderSpec
-from visim.pipeline.loader_workers import resolve_loader_workers
 from visim.train.checkpoint import (
     NoUsableCheckpoint,
     Position,

@@ -13,8 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from visim.pipeline.backends import MissingExtraError, require_backend
-from visim.pipeline.loader_workers import LoaderWorkersError, check_loader_workers
+from visim.pipeline.backends.loader_workers import LoaderWorkersError, check_loader_workers
+from visim.pipeline.backends.registry import MissingExtraError, require_backend
 from visim.pipeline.sources.base import AUTO_SPLIT, SourceError
 from visim.pipeline.sources.factory import open_split
 from visim.train.config import ConfigError, TrainConfig, option_name, validate

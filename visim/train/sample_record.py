@@ -12,7 +12,7 @@ import json
 
 import torch
 
-from visim.pipeline.batch import Batch
+from visim.pipeline.backends.batch import Batch
 from visim.train.run_dir import RunDir
 
 

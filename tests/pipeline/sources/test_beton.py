@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.pipeline.image_files import save
-from visim.pipeline.convert import WriteSettings, convert_source
+from visim.pipeline.convert.to_beton import WriteSettings, convert_source
 from visim.pipeline.sources.base import AUTO_SPLIT, MissingSplit, SourceError
 from visim.pipeline.sources.demo_shapes import DEMO_CLASSES
 from visim.pipeline.sources.factory import open_source, open_split

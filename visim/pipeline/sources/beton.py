@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visim.pipeline.manifest import IMAGE_FIELD, LABEL_FIELD, read_manifest
+from visim.pipeline.convert.manifest import IMAGE_FIELD, LABEL_FIELD, read_manifest
 from visim.pipeline.sources.base import ImageSource, SourceError, check_split
 from visim.pipeline.sources.image_folder import decode_image
 
@@ -22,7 +22,7 @@ STORED_JPEG = 0  # RGBImageField's mode of a JPEG; 1 is raw uint8 pixels
 
 def _read_tables(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(field names, per-sample metadata, allocation table) from FFCV's own reader."""
-    from visim.pipeline.backends import MissingExtraError, require_backend
+    from visim.pipeline.backends.registry import MissingExtraError, require_backend
     from visim.pipeline.torch_threads import kept_torch_threads
 
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from visim.pipeline.loader_workers import default_loader_workers
+from visim.pipeline.backends.loader_workers import default_loader_workers
 from visim.pipeline.sources.base import ImageSource, SourceError
 from visim.pipeline.sources.factory import open_split
 from visim.train.atomic_write import write_text_atomically

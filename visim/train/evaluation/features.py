@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from visim.models.kappa_head import maximum_likelihood_kappa
-from visim.pipeline.eval_loader import EvalBatch, clean_batches
+from visim.pipeline.backends.eval_loader import EvalBatch, clean_batches
 from visim.pipeline.sources.base import ImageSource
 from visim.train.evaluation.run_loading import EvaluatedRun
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from visim.pipeline.eval_loader import CleanImages
+from visim.pipeline.backends.eval_loader import CleanImages
 from visim.pipeline.sources.base import ImageSource
 from visim.train.evaluation import plots
 from visim.train.evaluation.run_loading import EvaluatedRun

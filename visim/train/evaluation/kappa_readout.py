@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from visim.pipeline.eval_loader import augmented_batches
+from visim.pipeline.backends.eval_loader import augmented_batches
 from visim.pipeline.sources.base import ImageSource
 from visim.train.evaluation.features import view_kappas
 from visim.train.evaluation.run_loading import EvaluatedRun

@@ -1,0 +1,367 @@
+"""Write any ImageSource to an FFCV .beton plus its manifest, skipping unreadable images.
+
+Items that may be corrupt (image files) are decoded once up front, so a bad one never
+reaches FFCV's writer processes. Every image is shrunk to --max-resolution before FFCV sees
+it (beton_writer.fit_within), so any shape encodes, a 1xN strip included; an image that FFCV's
+encoder still raises on is skipped and listed like an unreadable one, and the file is
+written again without it. Output goes to hidden temporary files in the target folder that
+are renamed only when complete: an interrupted run leaves nothing at the output path, and
+the temporaries of runs killed outright are removed by the next run to the same path.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from visim import __version__
+from visim.pipeline.backends.loader_workers import usable_cores
+from visim.pipeline.backends.registry import MissingExtraError, get_backend
+from visim.pipeline.convert.manifest import (
+    IMAGE_FIELD,
+    LABEL_FIELD,
+    Manifest,
+    manifest_json,
+    manifest_path,
+)
+from visim.pipeline.convert.worker_processes import (
+    WorkerDied,
+    leave_stops_to_parent,
+    stop_signals_blocked,
+)
+from visim.pipeline.sources.base import ImageSource, SourceError, UnreadableImage
+
+WRITE_MODES = ("smart", "jpg", "raw", "proportion")
+MIN_PAGE_SIZE = 1 << 23  # FFCV's default page; larger only when one raw image needs more
+MAX_PAGE_SIZE = 1 << 31  # FFCV's pages must stay below 4 GiB, and ours are powers of two
+# The largest max_resolution whose page holds two raw images (page_size below).
+MAX_RESOLUTION = math.isqrt(MAX_PAGE_SIZE // (2 * 3))
+SCAN_CHUNK = 32
+# Rewrites after FFCV's encoder rejected images: each leaves those out; more than this many
+# means the encoder fails on images in general, and the conversion stops.
+MAX_REWRITES = 8
+
+# (phase, done, total): phase is "checking" (decoding every file once) or "writing".
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def _no_progress(phase: str, done: int, total: int) -> None:
+    """The default ProgressCallback: report nothing."""
+
+
+def default_workers() -> int:
+    """The cores this process may use, at most 8 (writing is rarely faster beyond)."""
+    return min(8, usable_cores())
+
+
+@dataclass(frozen=True)
+class WriteSettings:
+    """How images are stored in the .beton (FFCV RGBImageField options)."""
+
+    max_resolution: int = 256  # longest side; larger images are shrunk, smaller kept
+    write_mode: str = "smart"  # smart: raw up to smart_threshold bytes, JPEG above
+    jpeg_quality: int = 90
+    smart_threshold: int = 96 * 96 * 3  # CIFAR/MNIST/demo-sized images stay raw
+    compress_probability: float = 0.5  # share of JPEGs in 'proportion' mode
+    workers: int = field(default_factory=default_workers)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.write_mode not in WRITE_MODES:
+            problems.append(f"write mode must be one of {', '.join(WRITE_MODES)}")
+        if not 8 <= self.max_resolution <= MAX_RESOLUTION:
+            problems.append(
+                f"max resolution must be in [8, {MAX_RESOLUTION}] (FFCV's largest page holds "
+                f"two raw images of that size), got {self.max_resolution}"
+            )
+        if not 1 <= self.jpeg_quality <= 100:
+            problems.append(f"JPEG quality must be in [1, 100], got {self.jpeg_quality}")
+        if self.smart_threshold < 0:
+            problems.append(f"smart threshold must be non-negative, got {self.smart_threshold}")
+        if not 0 <= self.compress_probability <= 1:
+            problems.append(
+                f"compress probability must be in [0, 1], got {self.compress_probability}"
+            )
+        if self.workers < 1:
+            problems.append(f"workers must be at least 1, got {self.workers}")
+        if problems:
+            raise ValueError("invalid write settings: " + "; ".join(problems))
+
+    @property
+    def page_size(self) -> int:
+        """A power of two that holds at least two raw images of the largest size."""
+        largest = 3 * self.max_resolution**2
+        return max(MIN_PAGE_SIZE, 1 << (2 * largest - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    output: Path
+    manifest: Manifest
+    bytes_written: int
+    seconds: float
+
+
+class StrictModeError(RuntimeError):
+    """Some items were unreadable and the caller asked for none to be skipped."""
+
+    def __init__(self, skipped: list[dict[str, str]]) -> None:
+        shown = "; ".join(f"{s['path']}: {s['reason']}" for s in skipped[:3])
+        more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
+        super().__init__(f"{len(skipped)} unreadable image(s): {shown}{more}")
+        self.skipped = skipped
+
+
+class _LabelledImages:
+    """The (image, label) pairs FFCV's writer asks for by index, images within max_side."""
+
+    def __init__(self, source: ImageSource, fit: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.source = source
+        self.fit = fit
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        return self.fit(self.source.load(index)), int(self.source.labels[index])
+
+
+def _problem(source: ImageSource, index: int) -> str | None:
+    """Why item `index` cannot be decoded, or None when it can."""
+    try:
+        source.load(index)
+    except UnreadableImage as error:
+        return error.reason
+    return None
+
+
+_scanned: ImageSource | None = None  # in each checking worker: the source it checks
+
+
+def _start_scan_worker(source: ImageSource) -> None:
+    global _scanned
+    leave_stops_to_parent()
+    _scanned = source
+
+
+def _scan_worker_problem(index: int) -> str | None:
+    return _problem(_scanned, index)
+
+
+def _problems(source: ImageSource, workers: int) -> Iterator[str | None]:
+    """_problem() of every item, in order, decoded by `workers` processes."""
+    if workers == 1:
+        yield from (_problem(source, i) for i in range(len(source)))
+        return
+    with stop_signals_blocked():
+        pool = multiprocessing.Pool(workers, _start_scan_worker, (source,))
+    with pool:
+        yield from pool.imap(_scan_worker_problem, range(len(source)), chunksize=SCAN_CHUNK)
+
+
+def find_readable(
+    source: ImageSource, workers: int = 1, progress: ProgressCallback = _no_progress
+) -> tuple[list[int], list[dict[str, str]]]:
+    """(indices of decodable items, [{path, reason}] of the others)."""
+    if not source.items_may_fail:
+        return list(range(len(source))), []
+    readable, skipped = [], []
+    for index, problem in enumerate(_problems(source, workers)):
+        if problem is None:
+            readable.append(index)
+        else:
+            skipped.append({"path": source.describe(index), "reason": problem})
+        if index % SCAN_CHUNK == 0 or index == len(source) - 1:
+            progress("checking", index + 1, len(source))
+    return readable, skipped
+
+
+def _require_ffcv() -> None:
+    """MissingExtraError with the install command unless FFCV's writer imports here."""
+    from visim.pipeline.torch_threads import kept_torch_threads
+
+    try:
+        with kept_torch_threads():  # importing ffcv sets them to 1
+            import ffcv.writer  # noqa: F401 - importing is the check (it needs system libraries)
+    except ImportError as error:
+        raise MissingExtraError(
+            f"visim convert needs FFCV ({error}); run: {get_backend('ffcv').install_hint}"
+        ) from None
+
+
+def _write_beton(
+    source: ImageSource,
+    indices: list[int],
+    path: Path,
+    settings: WriteSettings,
+    progress: ProgressCallback,
+) -> None:
+    from ffcv.fields import IntField, RGBImageField
+
+    from visim.pipeline.convert.beton_writer import MonitoredDatasetWriter, fit_within
+
+    fields = {
+        IMAGE_FIELD: RGBImageField(
+            write_mode=settings.write_mode,
+            max_resolution=settings.max_resolution,
+            smart_threshold=settings.smart_threshold,
+            jpeg_quality=settings.jpeg_quality,
+            compress_probability=settings.compress_probability,
+        ),
+        LABEL_FIELD: IntField(),
+    }
+    writer = MonitoredDatasetWriter(
+        str(path),
+        fields,
+        page_size=settings.page_size,
+        num_workers=settings.workers,
+        on_progress=lambda done: progress("writing", done, len(indices)),
+    )
+    fitted = _LabelledImages(source, lambda image: fit_within(image, settings.max_resolution))
+    writer.from_indexed_dataset(fitted, indices=indices)
+
+
+def _write_encodable(
+    source: ImageSource,
+    readable: list[int],
+    skipped: list[dict[str, str]],
+    path: Path,
+    settings: WriteSettings,
+    strict: bool,
+    progress: ProgressCallback,
+) -> list[int]:
+    """Write `readable` to `path`, leaving out (and adding to `skipped`) what FFCV's encoder
+    rejects; the indices written. StrictModeError if any is rejected and `strict`; WorkerDied
+    naming the image when a writer fails for another reason."""
+    from visim.pipeline.convert.beton_writer import SamplesRejected, WriterFailed
+
+    for _ in range(MAX_REWRITES + 1):
+        try:
+            _write_beton(source, readable, path, settings, progress)
+            return readable
+        except SamplesRejected as rejected:
+            skipped.extend(
+                {"path": source.describe(index), "reason": reason}
+                for index, reason in sorted(rejected.rejected.items())
+            )
+            if strict:
+                raise StrictModeError(skipped) from None
+            readable = [index for index in readable if index not in rejected.rejected]
+            if not readable:
+                raise SourceError(f"no image of {source.location} could be encoded") from None
+        except WriterFailed as failed:
+            if failed.index is None:
+                raise
+            raise WorkerDied(f"writing {source.describe(failed.index)}: {failed.reason}") from None
+    raise WorkerDied(
+        f"FFCV's encoder rejected images in {MAX_REWRITES + 1} attempts in a row "
+        f"({len(skipped)} skipped so far, the last {skipped[-1]['path']}: "
+        f"{skipped[-1]['reason']})"
+    )
+
+
+def temporary_path(path: Path, pid: int | None = None) -> Path:
+    """Where `path` is written before it is complete: hidden, same folder, same filesystem,
+    named after the writing process."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid() if pid is None else pid}")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporaries of `path` whose writer is gone (killed outright, a crash)."""
+    pattern = temporary_path(path, pid=0).name.removesuffix("0")
+    for leftover in path.parent.glob(glob.escape(pattern) + "*"):
+        pid = leftover.name.removeprefix(pattern)
+        if pid.isdigit() and not _running(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def _publish(pairs: list[tuple[Path, Path]]) -> None:
+    """Rename each temporary into place, in order; no stop signal can split them."""
+    for temporary, _ in pairs:
+        # On disk before the rename, so a crash cannot leave a short file under the real name.
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+    with stop_signals_blocked():
+        for temporary, final in pairs:
+            os.replace(temporary, final)
+
+
+def convert_source(
+    source: ImageSource,
+    out: str | Path,
+    settings: WriteSettings | None = None,
+    *,
+    force: bool = False,
+    strict: bool = False,
+    progress: ProgressCallback = _no_progress,
+) -> ConvertResult:
+    """Write `source` to `out` (a .beton) and its manifest (same name, .json)."""
+    settings = settings or WriteSettings()
+    out = Path(out)
+    if out.suffix != ".beton":
+        raise ValueError(f"output must end in .beton, got {out}")
+    manifest_out = manifest_path(out)
+    if not force:
+        for existing in (out, manifest_out):
+            if existing.exists():
+                raise FileExistsError(f"{existing} already exists")
+    _require_ffcv()
+    started = time.perf_counter()
+    readable, skipped = find_readable(source, settings.workers, progress)
+    if strict and skipped:
+        raise StrictModeError(skipped)
+    if not readable:
+        raise SourceError(f"no readable images in {source.location}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for final in (out, manifest_out):
+        remove_stale_temporaries(final)
+    beton_tmp, manifest_tmp = temporary_path(out), temporary_path(manifest_out)
+    try:
+        readable = _write_encodable(
+            source, readable, skipped, beton_tmp, settings, strict, progress
+        )
+        manifest = _manifest(source, readable, skipped, settings)
+        manifest_tmp.write_text(manifest_json(manifest))
+        # The .beton last: where it exists, its manifest is beside it.
+        _publish([(manifest_tmp, manifest_out), (beton_tmp, out)])
+    finally:
+        for leftover in (beton_tmp, manifest_tmp):
+            leftover.unlink(missing_ok=True)
+    return ConvertResult(out, manifest, out.stat().st_size, time.perf_counter() - started)
+
+
+def _manifest(
+    source: ImageSource, readable: list[int], skipped: list[dict[str, str]], settings: WriteSettings
+) -> Manifest:
+    labels = source.labels[readable]
+    counts = np.bincount(labels, minlength=len(source.classes))
+    return Manifest(
+        classes=list(source.classes),
+        num_images=len(readable),
+        per_class={name: int(n) for name, n in zip(source.classes, counts, strict=True)},
+        source=source.location,
+        source_format=source.format,
+        split=source.split,
+        skipped=skipped,
+        # Workers change how fast the file is written, never what is in it.
+        settings={k: v for k, v in asdict(settings).items() if k != "workers"},
+        visim_version=__version__,
+    )
