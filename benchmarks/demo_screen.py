@@ -20,7 +20,7 @@ import json
 import shutil
 from pathlib import Path
 
-from method_runs import commands_and_machine, markdown_table, row_of, visim
+from method_runs import chosen, commands_and_machine, markdown_table, row_of, visim
 
 from visim.train.config import config_from_dict, dump_config
 from visim.train.demo_settings import DEMO_KNN_K, DemoSettings, demo_train_config
@@ -77,10 +77,7 @@ def main() -> None:
     parser.add_argument("--configurations", required=True)
     parser.add_argument("--out", type=Path, default=Path("runs/demo-screen"))
     args = parser.parse_args()
-    names = args.configurations.split(",")
-    unknown = [n for n in names if n not in CONFIGURATIONS]
-    if unknown:
-        parser.error(f"unknown configuration(s) {unknown}; known: {', '.join(CONFIGURATIONS)}")
+    names = chosen(parser, args.configurations, CONFIGURATIONS)
     results_file = RESULTS / "demo_screen.json"
     summary = json.loads(results_file.read_text()) if results_file.exists() else {"runs": {}}
     for name in names:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from method_runs import (
     CONFIGURATIONS,
+    chosen,
     commands_and_machine,
     markdown_table,
     percent,
@@ -94,10 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.data / "train-images-idx3-ubyte.gz").is_file():
         sys.exit(f"{args.data}: no Fashion-MNIST here; apt-get install dataset-fashion-mnist")
-    names = args.configurations.split(",")
-    unknown = [n for n in names if n not in CONFIGURATIONS]
-    if unknown:
-        parser.error(f"unknown configuration(s) {unknown}; known: {', '.join(CONFIGURATIONS)}")
+    names = chosen(parser, args.configurations, CONFIGURATIONS)
 
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     settings.pop("configurations")

@@ -18,7 +18,13 @@ import json
 from pathlib import Path
 
 import numpy as np
-from method_runs import CONFIGURATIONS, commands_and_machine, markdown_table, run_configuration
+from method_runs import (
+    CONFIGURATIONS,
+    chosen,
+    commands_and_machine,
+    markdown_table,
+    run_configuration,
+)
 
 from visim.pipeline.sources.factory import open_source
 from visim.train.environment import environment_report
@@ -59,10 +65,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("runs/kappa-screen"))
     args = parser.parse_args()
-    names = args.configurations.split(",")
-    unknown = [n for n in names if n not in CONFIGURATIONS]
-    if unknown:
-        parser.error(f"unknown configuration(s) {unknown}; known: {', '.join(CONFIGURATIONS)}")
+    names = chosen(parser, args.configurations, CONFIGURATIONS)
 
     fit, val = prepare(args.out / "data", args.train_images)
     base = [

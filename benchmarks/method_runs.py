@@ -8,6 +8,7 @@ baselines, in- vs out-of-distribution on the demo set).
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -42,6 +43,15 @@ CONFIGURATIONS: dict[str, list[str]] = {
 }
 OOD = "demo:4000:0"  # its test split: 1,000 coloured shapes, nothing like the clothing
 KAPPA_VIEWS = 8
+
+
+def chosen(parser: argparse.ArgumentParser, names: str, known: dict) -> list[str]:
+    """The comma-separated configuration names, or the parser's error naming unknown ones."""
+    chosen_names = names.split(",")
+    unknown = [name for name in chosen_names if name not in known]
+    if unknown:
+        parser.error(f"unknown configuration(s) {unknown}; known: {', '.join(known)}")
+    return chosen_names
 
 
 def visim(command: list[str]) -> float:
