@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 
+from visim.pipeline.torch_threads import kept_torch_threads, set_torch_threads
 from visim.train.config import ConfigError, TrainConfig
 from visim.train.loop import train_process
 from visim.train.preflight import ProcessPlan, preflight
@@ -38,9 +39,26 @@ def run_pretrain(config: TrainConfig, run_dir: RunDir, *, resume: bool) -> int:
     """The exit code of the whole run. ConfigError when a check fails in this process."""
     plan = preflight(config, run_dir, resume=resume)
     if not plan.spawn:
-        with GracefulStop(second_signal_aborts=True) as stop:
+        # The caller's thread count is given back: a run inside a Python session is a call.
+        with kept_torch_threads(), GracefulStop(second_signal_aborts=True) as stop:
+            if plan.cpu:
+                _use_cpu_share(plan.processes)
             return train_process(config, run_dir, resume=resume, cpu=plan.cpu, stop=stop)
     return _run_workers(config, run_dir, resume, plan)
+
+
+def _use_cpu_share(processes: int) -> None:
+    """One intra-op thread per core this process's share of the machine has.
+
+    Set, not inherited, because torch's count is process state that imports change (importing
+    ffcv sets it to 1: pipeline.torch_threads) and a CPU float sum's rounding depends on how
+    many threads split it: the same run must give the same weights wherever it starts.
+    """
+    set_torch_threads(_cpu_share(processes))
+
+
+def _cpu_share(processes: int) -> int:
+    return max(1, len(os.sched_getaffinity(0)) // processes)
 
 
 def _free_port() -> int:
@@ -125,12 +143,9 @@ def _worker(
         LOCAL_WORLD_SIZE=str(plan.processes),
     )
     if plan.cpu:
-        import torch
-
-        # Share the cores instead of every process starting one thread per core.
-        threads = max(1, len(os.sched_getaffinity(0)) // plan.processes)
-        os.environ["OMP_NUM_THREADS"] = str(threads)
-        torch.set_num_threads(threads)
+        # Not one thread per core in every process; the variable reaches what it starts.
+        os.environ["OMP_NUM_THREADS"] = str(_cpu_share(plan.processes))
+        _use_cpu_share(plan.processes)
     # The parent forwards every signal, and a terminal's Ctrl-C reaches the worker directly
     # too: a second signal must not abort the checkpoint the first one asked for.
     with GracefulStop(second_signal_aborts=False) as stop:
