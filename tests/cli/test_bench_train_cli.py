@@ -71,6 +71,24 @@ def test_a_tiny_run_writes_json_and_markdown(tmp_path):
     assert document["settings"]["workers"] == max(1, cores - 1)
 
 
+@pytest.mark.slow
+def test_a_tiny_scaling_run_measures_every_size_and_batch(tmp_path):
+    json_path = tmp_path / "scaling.json"
+    result = runner.invoke(
+        app,
+        [
+            "bench", "scaling", "--profile", "cpu", "--device", "cpu", "--sizes", "8,16",
+            "--batch-sizes", "2,4", "--backend", "synthetic", "--size", "16", "--recipe", "small",
+            "--json", str(json_path),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    document = json.loads(json_path.read_text())
+    assert document["benchmark"] == "scaling"
+    cells = {(row["images"], row["batch_size"]): row["status"] for row in document["rows"]}
+    assert cells == {(8, 2): "ok", (8, 4): "ok", (16, 2): "ok", (16, 4): "ok"}
+
+
 def test_dry_run_prints_every_case_with_its_estimate_and_runs_none(tmp_path):
     args = ["bench", "train", "--profile", "gpu", "--device", "cuda", "--workers", "16"]
     result = runner.invoke(app, [*args, "--time-budget", "200", "--dry-run"])

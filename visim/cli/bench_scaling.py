@@ -96,7 +96,7 @@ def scaling(
         )
         device_name = resolve_device(device)
         check_precisions((chosen.precision,), device_name)
-        check_run_options(workers, case_timeout, (chosen.backend,))
+        check_run_options(workers, case_timeout, backends=(chosen.backend,))
     except ValueError as error:
         raise fail(str(error)) from None
     bench = ScalingBench(
