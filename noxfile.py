@@ -128,6 +128,14 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy over visim (configured in pyproject.toml), against the installed extras' types."""
+    install_visim(session, "ffcv,dali,plots,parquet")
+    session.install("mypy==2.4.1")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
 def bench_pipeline(session: nox.Session) -> None:
     """Source images/s of every loader backend on the same photo-like JPEGs, side by side.
 
