@@ -73,9 +73,10 @@ def check_run_options(
     here."""
     if workers is not None and workers < 0:
         raise ValueError(f"--workers must be at least 0, got {workers}")
-    for backend in backends if workers is not None else ():
+    for backend in backends:
         try:
-            check_loader_workers(backend, workers)
+            if workers is not None:
+                check_loader_workers(backend, workers)
         except LoaderWorkersError as error:
             raise ValueError(f"--workers {workers}: {error}") from None
     if case_timeout <= 0:

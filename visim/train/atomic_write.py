@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Call write(temporary_path), flush it to disk, then rename it onto `path`.
 
     If anything fails or interrupts the write (Ctrl-C too), the temporary file is removed and

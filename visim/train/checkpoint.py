@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -67,7 +68,8 @@ class Position:
 
 def capture_rng() -> dict:
     """This process's generators, in types torch.load(weights_only=True) accepts."""
-    kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    numpy_state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
+    kind, keys, position, has_gauss, cached_gaussian = numpy_state
     state = {
         "python": random.getstate(),
         "numpy": (

@@ -169,12 +169,12 @@ def _check_same_run(settings: DemoSettings, run_dir: RunDir) -> None:
     stored = run_dir.load_config()
     # Asked for through the backend it was trained with, the same run has the same source.
     wanted = _flat(demo_train_config(settings, stored.data.backend))
-    stored = _flat(stored)
-    for path in sorted(set(stored) | set(wanted)):
-        if path not in FREE_ON_RERUN and stored.get(path) != wanted.get(path):
+    made = _flat(stored)
+    for path in sorted(set(made) | set(wanted)):
+        if path not in FREE_ON_RERUN and made.get(path) != wanted.get(path):
             raise ConfigError(
                 f"{run_dir.path} holds a demo run made with {option_name(path)} "
-                f"{stored.get(path)!r}, not {wanted.get(path)!r}; pass --force to start over, "
+                f"{made.get(path)!r}, not {wanted.get(path)!r}; pass --force to start over, "
                 "or pick another --out"
             )
 

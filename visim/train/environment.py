@@ -16,7 +16,7 @@ from visim.pipeline.backends.loader_workers import usable_cores
 from visim.pipeline.backends.registry import BACKENDS, missing_extra
 
 # Distribution names whose versions matter for reproducing a run.
-TRACKED_PACKAGES = {
+TRACKED_PACKAGES: dict[str, str | tuple[str, ...]] = {
     "torch": "torch",
     "torchvision": "torchvision",
     "accelerate": "accelerate",

@@ -9,6 +9,7 @@ backbone.safetensors has exactly the keys of a torchvision ResNet without its cl
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import partial
 
 import torch
 from safetensors.torch import save_file
@@ -29,4 +30,4 @@ def export_weights(model: SiameseModel, run_dir: RunDir) -> None:
     metadata = {k: str(v) for k, v in asdict(model.config).items()}
     for path, module in ((run_dir.model, model), (run_dir.backbone, model.backbone)):
         tensors = _plain_tensors(module)
-        write_atomically(path, lambda temporary, t=tensors: save_file(t, temporary, metadata))
+        write_atomically(path, partial(save_file, tensors, metadata=metadata))

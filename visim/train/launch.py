@@ -21,6 +21,8 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Sequence
+from multiprocessing.process import BaseProcess
 
 from visim.pipeline.torch_threads import kept_torch_threads, set_torch_threads
 from visim.train.config import ConfigError, TrainConfig
@@ -94,13 +96,15 @@ def _run_workers(config: TrainConfig, run_dir: RunDir, resume: bool, plan: Proce
             signal.signal(signum, handler)
 
 
-def _exit_code(worker: multiprocessing.Process) -> int:
+def _exit_code(worker: BaseProcess) -> int:
     code = worker.exitcode
+    if code is None:
+        raise RuntimeError(f"{worker.name} has not ended")
     # multiprocessing reports death by signal N as -N; shells say 128 + N.
     return 128 - code if code < 0 else code
 
 
-def _wait_for(workers: list[multiprocessing.Process]) -> int:
+def _wait_for(workers: Sequence[BaseProcess]) -> int:
     """Wait for every worker; the first non-zero exit code in rank order, else 0."""
     failed_at = None
     while any(w.is_alive() for w in workers):

@@ -96,7 +96,7 @@ class MetricsWindow:
             / 2,
             "encoder_grad_norm": encoder_grad_norm,
         }
-        if output.kappa1 is not None:
+        if output.kappa1 is not None and output.kappa2 is not None:
             kappa = torch.cat([output.kappa1, output.kappa2])
             stats = kappa_statistics(kappa, model.config.kappa_max)
             summary.update({f"kappa_{name}": value for name, value in stats.items()})

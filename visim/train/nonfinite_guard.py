@@ -76,7 +76,8 @@ class NonfiniteGuard:
         if self.all_reduce_sum is not None:
             found = self.all_reduce_sum(found).clamp(max=1.0)
         if not self.scaler_skips:
-            self.optimizer.found_inf = found  # the fused kernel's skip switch
+            # The fused kernel's skip switch: an attribute torch's stubs do not declare.
+            self.optimizer.found_inf = found  # type: ignore[attr-defined]
         skipped = found.to(torch.int64)
         self._total = self._total + skipped
         self._streak = (self._streak + 1) * skipped

@@ -7,6 +7,7 @@ never handed to accelerator.prepare, whose wrapper would step it once per proces
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
 
 import torch
@@ -40,7 +41,7 @@ def build_scheduler(
     """Cosine-with-warmup for every group, except groups marked `fixed_lr` (the predictor
     under --fix-pred-lr), which keep their initial LR."""
     decaying = partial(lr_factor, total_steps=total_steps, warmup_steps=warmup_steps)
-    lambdas = [
+    lambdas: list[Callable[[int], float]] = [
         _constant if group.get("fixed_lr", False) else decaying for group in optimizer.param_groups
     ]
     return LambdaLR(optimizer, lambdas)

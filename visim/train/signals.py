@@ -7,9 +7,13 @@ signal number (130 for SIGINT, 143 for SIGTERM), as shells and schedulers expect
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from types import FrameType
+from typing import Any, TypeAlias
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# What signal.signal takes and gives back.
+Handler: TypeAlias = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 class GracefulStop:
@@ -23,7 +27,7 @@ class GracefulStop:
     def __init__(self, second_signal_aborts: bool = True) -> None:
         self.second_signal_aborts = second_signal_aborts
         self.signum: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Handler] = {}
 
     @property
     def requested(self) -> bool:

@@ -8,6 +8,7 @@ with these settings, so later runs skip the conversion.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from PIL import Image
 from visim.bench.pipeline.contenders import Contender, missing_requirement
 from visim.pipeline.convert.manifest import read_manifest
 from visim.pipeline.convert.to_beton import ProgressCallback, WriteSettings, convert_source
-from visim.pipeline.sources.base import SourceError
+from visim.pipeline.sources.base import ImageSource, SourceError
 from visim.pipeline.sources.image_folder import ImageFolderSource, has_subfolders
 
 # Largest side kept in the .beton. Above typical photo sizes, so FFCV decodes as many pixels
@@ -73,7 +74,7 @@ def describe_images(source: ImageFolderSource) -> dict:
     }
 
 
-def _spread(values: list[float]) -> dict[str, float]:
+def _spread(values: Sequence[float]) -> dict[str, float]:
     return {
         "min": round(min(values), 1),
         "median": round(statistics.median(values), 1),
@@ -91,7 +92,7 @@ def default_beton_path(source: ImageFolderSource) -> Path:
     return folder.with_name(folder.name + ".beton")
 
 
-def beton_is_current(source: ImageFolderSource, beton: Path, settings: WriteSettings) -> bool:
+def beton_is_current(source: ImageSource, beton: Path, settings: WriteSettings) -> bool:
     """Whether `beton` holds this folder's images written with `settings`."""
     if not beton.is_file():
         return False
@@ -108,7 +109,7 @@ def beton_is_current(source: ImageFolderSource, beton: Path, settings: WriteSett
 
 
 def cached_beton(
-    source: ImageFolderSource,
+    source: ImageSource,
     beton: Path,
     settings: WriteSettings,
     progress: ProgressCallback,

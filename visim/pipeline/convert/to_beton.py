@@ -153,6 +153,8 @@ def _start_scan_worker(source: ImageSource) -> None:
 
 
 def _scan_worker_problem(index: int) -> str | None:
+    if _scanned is None:
+        raise RuntimeError("a scan worker runs only after _start_scan_worker")
     return _problem(_scanned, index)
 
 

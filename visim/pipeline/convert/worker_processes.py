@@ -47,8 +47,8 @@ def stop_signals_blocked() -> Iterator[None]:
         for signum, handler in handlers.items():
             # None: a handler installed outside Python, which cannot be put back; the default.
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-        for signum in dict.fromkeys(held):
-            signal.raise_signal(signum)
+        for noted in dict.fromkeys(held):
+            signal.raise_signal(noted)
 
 
 def leave_stops_to_parent() -> None:

@@ -69,10 +69,15 @@ def _field(batch: dict[str, object], key: str, path: Path) -> object:
 
 
 def open_cifar(directory: Path, split: str) -> ArraySource:
-    meta_name, files, names_key, labels_key = _layout(directory)
+    layout = _layout(directory)
+    if layout is None:
+        raise SourceError(f"{directory}: no CIFAR batches.meta or meta file")
+    meta_name, files, names_key, labels_key = layout
     check_split(split, str(directory), tuple(s for s, paths in files.items() if paths))
     meta_path = directory / meta_name
     names = _field(load_batch(meta_path), names_key, meta_path)
+    if not isinstance(names, list):
+        raise SourceError(f"{meta_path}: {names_key!r} is not a list of class names")
     classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
     images, labels = [], []
     for path in files[split]:

@@ -79,6 +79,8 @@ def open_idx(directory: Path, split: str) -> ArraySource:
     check_split(split, str(directory), available_splits(directory))
     images_path = idx_file(directory, split, "images")
     labels_path = idx_file(directory, split, "labels")
+    if images_path is None:  # check_split found the split by its images file: a race
+        raise SourceError(f"{directory}: the {split} images file is gone")
     if labels_path is None:
         raise SourceError(f"{directory}: {images_path.name} has no matching labels file")
     return ArraySource(

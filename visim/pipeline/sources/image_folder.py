@@ -41,7 +41,7 @@ def split_roots(root: Path) -> dict[str, Path]:
 
 def _image_files(class_folder: Path) -> list[Path]:
     """Image files below one class folder, in a stable order; hidden files left out."""
-    found = []
+    found: list[Path] = []
     for folder, subfolders, files in os.walk(class_folder, followlinks=True):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         found.extend(
