@@ -44,11 +44,11 @@ def render(rng: np.random.Generator, slope: float, tint: np.ndarray) -> Image.Im
     for _ in range(rng.integers(2, 6)):
         x0, y0 = rng.integers(0, WIDTH - 40), rng.integers(0, HEIGHT - 40)
         x1, y1 = x0 + rng.integers(30, 200), y0 + rng.integers(30, 180)
-        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        color = tuple(int(c) for c in rng.integers(0, 256, 3))
         if rng.random() < 0.5:
-            draw.ellipse((x0, y0, x1, y1), fill=colour)
+            draw.ellipse((x0, y0, x1, y1), fill=color)
         else:
-            draw.rectangle((x0, y0, x1, y1), fill=colour)
+            draw.rectangle((x0, y0, x1, y1), fill=color)
     return image
 
 

@@ -9,12 +9,12 @@ import torch
 from tests.bench.fake_runs import outcome
 from visim.bench.train import throughput as train_throughput
 from visim.bench.train.case_estimate import estimate_seconds, scaled_estimate
-from visim.bench.train.colour_stage_timing import time_colour_stage
-from visim.bench.train.findings import colour_stage_findings
+from visim.bench.train.color_stage_timing import time_color_stage
+from visim.bench.train.findings import color_stage_findings
 from visim.bench.train.matrix import model_settings
 from visim.bench.train.profiles import TRAIN_PROFILES
 from visim.bench.train.throughput import TrainBench, plan, planned_cases, run_train_bench
-from visim.pipeline.augment.compiled_colour_stage import CompiledColourStage
+from visim.pipeline.augment.compiled_color_stage import CompiledColorStage
 from visim.pipeline.augment.recipe import recipe_preset
 
 GPU = TRAIN_PROFILES["gpu"]
@@ -49,7 +49,7 @@ def test_the_gpu_case_list_is_every_method_arch_and_layout_with_compile_for_resn
     real = [c for c in cases if c.backend != "synthetic"]
     assert {describe(c)[:4] for c in real} == {("vi-simsiam", "resnet50", True, False)}
     # Only the baseline times the colour stage.
-    assert [c.time_colour_stage for c in cases] == [True] + [False] * (len(cases) - 1)
+    assert [c.time_color_stage for c in cases] == [True] + [False] * (len(cases) - 1)
 
 
 def test_compile_archs_keeps_compiled_settings_of_those_archs_at_the_first_layout():
@@ -130,7 +130,7 @@ class _Clock:
         return self.now
 
 
-def test_the_colour_stage_share_of_each_step_and_its_target():
+def test_the_color_stage_share_of_each_step_and_its_target():
     row = {
         "method": "vi-simsiam", "arch": "resnet50", "precision": "bf16", "channels_last": True,
         "compile": False, "size": 224, "batch_size": 256, "device": "cuda", "status": "ok",
@@ -140,16 +140,16 @@ def test_the_colour_stage_share_of_each_step_and_its_target():
     rows = [
         {
             **row,
-            "colour_stage_ms": 4.0,
-            "colour_stage_eager_ms": 20.0,
-            "colour_stage_compiled": True,
+            "color_stage_ms": 4.0,
+            "color_stage_eager_ms": 20.0,
+            "color_stage_compiled": True,
         },
         {**row, "arch": "resnet18", "seconds_per_step": 0.036},
     ]
     train_throughput.add_comparisons(cases, rows)
-    assert rows[0]["colour_share"] == pytest.approx(4 / 104)
-    assert rows[1]["colour_share"] == pytest.approx(4 / 40)
-    lines = colour_stage_findings(rows)
+    assert rows[0]["color_share"] == pytest.approx(4 / 104)
+    assert rows[1]["color_share"] == pytest.approx(4 / 40)
+    lines = color_stage_findings(rows)
     assert lines[0].startswith("GPU colour stage: 4.00 ms per step for both views of 256 at 224")
     assert "(compiled; eager 20.00 ms)" in lines[0]
     assert lines[-1] == "target colour stage < 5% of a resnet50 step: met (3.8%)"
@@ -163,9 +163,9 @@ class _Case:
         return ()
 
 
-def test_the_colour_stage_is_timed_eager_and_through_the_given_stage():
+def test_the_color_stage_is_timed_eager_and_through_the_given_stage():
     recipe = recipe_preset("imagenet", size=24)
-    stage = CompiledColourStage(recipe, backend="aot_eager")
-    timing = time_colour_stage(recipe, 4, torch.device("cpu"), repeats=2, compiled=stage)
-    assert timing["colour_stage_ms"] > 0 and timing["colour_stage_eager_ms"] > 0
-    assert timing["colour_stage_compiled"] is True
+    stage = CompiledColorStage(recipe, backend="aot_eager")
+    timing = time_color_stage(recipe, 4, torch.device("cpu"), repeats=2, compiled=stage)
+    assert timing["color_stage_ms"] > 0 and timing["color_stage_eager_ms"] > 0
+    assert timing["color_stage_compiled"] is True

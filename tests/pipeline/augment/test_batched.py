@@ -90,7 +90,7 @@ def torchvision_reference(image, params, i, recipe):
     [RECIPE, RECIPE.replace(hue=0.0), RECIPE.replace(size=64, blur_prob=1.0)],
     ids=["full", "no-hue", "always-blur-k7"],
 )
-def test_colour_stage_matches_torchvision_sample_by_sample(device, recipe):
+def test_color_stage_matches_torchvision_sample_by_sample(device, recipe):
     n = 32
     images = torch.rand(n, 3, recipe.size, recipe.size, generator=torch.Generator().manual_seed(1))
     images = images.to(device)
@@ -141,7 +141,7 @@ def test_the_input_images_are_left_unmodified():
     assert torch.equal(images, before)
 
 
-def test_recipe_without_colour_ops_only_normalises():
+def test_recipe_without_color_ops_only_normalises():
     recipe = RECIPE.replace(jitter_prob=0.0, grayscale_prob=0.0, blur_prob=0.0, solarize_prob=0.0)
     images = torch.rand(4, 3, 16, 16)
     out = augment_colors_and_normalize(images, recipe, generator_on("cpu"))

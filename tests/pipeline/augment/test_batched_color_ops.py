@@ -45,13 +45,16 @@ def test_blend_ops_match_torchvision(device, ours, theirs):
 
 def test_blend_step_mixes_ops_per_sample_and_no_op_is_exact(device):
     images = images_on(device)
-    op = torch.tensor([ops.BRIGHTNESS, ops.CONTRAST, ops.SATURATION, ops.NO_OP] * 3, device=device)
+    op = torch.tensor(
+        [ops.JitterOp.BRIGHTNESS, ops.JitterOp.CONTRAST, ops.JitterOp.SATURATION, ops.NO_OP] * 3,
+        device=device,
+    )
     factors = torch.linspace(0.5, 1.5, B, device=device)
     out = ops.blend_step(images, op, factors)
     functional = {
-        ops.BRIGHTNESS: TF.adjust_brightness,
-        ops.CONTRAST: TF.adjust_contrast,
-        ops.SATURATION: TF.adjust_saturation,
+        ops.JitterOp.BRIGHTNESS: TF.adjust_brightness,
+        ops.JitterOp.CONTRAST: TF.adjust_contrast,
+        ops.JitterOp.SATURATION: TF.adjust_saturation,
     }
     for i in range(B):
         op_id = int(op[i])

@@ -11,10 +11,10 @@ import torch
 from tests.pipeline import loader_contract as contract
 from visim.pipeline.augment.batched import (
     augment_colors_and_normalize,
-    colour_and_normalize,
+    color_and_normalize,
     sample_color_params,
 )
-from visim.pipeline.augment.compiled_colour_stage import CompiledColourStage
+from visim.pipeline.augment.compiled_color_stage import CompiledColorStage
 from visim.pipeline.augment.recipe import AugmentationRecipe, recipe_preset
 from visim.pipeline.backends.loader_spec import LoaderSpec
 
@@ -38,15 +38,15 @@ def test_a_bare_cuda_device_is_indexed_for_loaders_and_generators():
     assert out.device == spec.device
 
 
-def test_the_inductor_colour_stage_equals_the_eager_one_on_the_gpu():
+def test_the_inductor_color_stage_equals_the_eager_one_on_the_gpu():
     recipe = recipe_preset("imagenet", size=96, solarize_prob=0.2)
-    stage = CompiledColourStage(recipe)
+    stage = CompiledColorStage(recipe)
     generator = torch.Generator(device="cuda").manual_seed(0)
     for _ in range(3):
         images = torch.randint(0, 256, (16, 3, 96, 96), dtype=torch.uint8, device="cuda")
         params = sample_color_params(16, recipe, generator)
         out = stage(images, params)
-        expected = colour_and_normalize(images, params, recipe)
+        expected = color_and_normalize(images, params, recipe)
         torch.testing.assert_close(out, expected, rtol=0, atol=1e-4)
     assert not stage.eager, "the stage fell back to eager: inductor failed on this machine"
 
@@ -78,12 +78,12 @@ def ffcv_loader(beton, recipe: AugmentationRecipe):
     return FFCVTwoViewLoader(spec)
 
 
-def test_ffcv_to_cuda_meets_the_loader_contract_through_the_compiled_colour_stage(level_beton):
+def test_ffcv_to_cuda_meets_the_loader_contract_through_the_compiled_color_stage(level_beton):
     loader = ffcv_loader(level_beton, RECIPE)
     contract.check_batch_contract(loader)
-    from visim.pipeline.augment.compiled_colour_stage import compiled_colour_stage
+    from visim.pipeline.augment.compiled_color_stage import compiled_color_stage
 
-    assert not compiled_colour_stage(RECIPE).eager
+    assert not compiled_color_stage(RECIPE).eager
 
 
 def test_ffcv_buffers_are_not_rewritten_while_the_gpu_still_reads_them(level_beton):

@@ -45,15 +45,15 @@ def test_bad_demo_specs_are_refused(spec):
         open_source(spec)
 
 
-def test_colour_alone_does_not_tell_the_class():
+def test_color_alone_does_not_tell_the_class():
     """The class lives in the shape: mean colour is a poor nearest-class-mean classifier."""
     train, test = DemoSource(1000, seed=0), DemoSource(1000, seed=0, split="test")
 
-    def mean_colours(source):
+    def mean_colors(source):
         return np.stack([source.load(i).reshape(-1, 3).mean(0) for i in range(len(source))])
 
-    train_colours, test_colours = mean_colours(train), mean_colours(test)
-    centres = np.stack([train_colours[train.labels == k].mean(0) for k in range(10)])
-    distances = ((test_colours[:, None] - centres[None]) ** 2).sum(-1)
+    train_colors, test_colors = mean_colors(train), mean_colors(test)
+    centres = np.stack([train_colors[train.labels == k].mean(0) for k in range(10)])
+    distances = ((test_colors[:, None] - centres[None]) ** 2).sum(-1)
     accuracy = (distances.argmin(1) == test.labels).mean()
     assert accuracy < 0.25  # chance is 0.1

@@ -30,7 +30,7 @@ class TrainCase:
     samples: int  # samples per epoch of the synthetic backend
     window_steps: int  # steps per metrics window; the first window is the warm-up
     max_steps: int  # 0: train the whole first epoch
-    time_colour_stage: bool = False  # also time the GPU colour stage (colour_stage_timing)
+    time_color_stage: bool = False  # also time the GPU colour stage (color_stage_timing)
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -38,7 +38,7 @@ class TrainCase:
 
     def model_settings(self) -> tuple:
         """What a real-data case shares with the synthetic case it is compared against."""
-        data_fields = {"backend", "data", "samples", "workers", "time_colour_stage"}
+        data_fields = {"backend", "data", "samples", "workers", "time_color_stage"}
         return tuple(
             getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in data_fields
         )

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from visim.bench.train.case import TrainCase
-from visim.bench.train.colour_stage_timing import time_colour_stage
+from visim.bench.train.color_stage_timing import time_color_stage
 from visim.train.launch import run_pretrain
 from visim.train.metrics import read_metrics
 from visim.train.run_dir import RunDir
@@ -46,12 +46,12 @@ def measure(case: TrainCase, run_dir: RunDir) -> dict:
     training = json.loads(run_dir.environment.read_text())["training"]
     # Read before the colour stage is timed, so that the peak is the training's alone.
     peak_device = torch.cuda.max_memory_allocated() if case.device == "cuda" else None
-    colour = {}
-    if case.time_colour_stage:
+    color = {}
+    if case.time_color_stage:
         device = torch.device("cuda", 0) if case.device == "cuda" else torch.device("cpu")
-        colour = time_colour_stage(case.train_config().recipe, case.batch_size, device)
+        color = time_color_stage(case.train_config().recipe, case.batch_size, device)
     return {
-        **colour,
+        **color,
         "records": [
             {key: record[key] for key in ("step", "images_per_s", "data_wait")}
             for record in read_metrics(run_dir.metrics)

@@ -6,8 +6,8 @@ from visim.bench.train.case import TrainCase
 from visim.bench.train.case_runner import CaseOutcome
 from visim.bench.train.windows import NoSteadyWindow, steady_state, windows_from_records
 
-# What a case that timed the GPU colour stage adds (colour_stage_timing).
-COLOUR_STAGE_FIELDS = ("colour_stage_ms", "colour_stage_eager_ms", "colour_stage_compiled")
+# What a case that timed the GPU colour stage adds (color_stage_timing).
+COLOR_STAGE_FIELDS = ("color_stage_ms", "color_stage_eager_ms", "color_stage_compiled")
 NOTE_CHARS = 100  # the table shows the head of a reason; the JSON keeps it whole
 SETTING_FIELDS = (
     "method",
@@ -64,5 +64,5 @@ def measured_row(case: TrainCase, outcome: CaseOutcome) -> dict:
         "peak_worker_rss_mib": measured["peak_worker_rss_mib"],
         "peak_device_mib": measured["peak_device_mib"],
         "wall_s": outcome.wall_seconds,
-        **{key: measured[key] for key in COLOUR_STAGE_FIELDS if key in measured},
+        **{key: measured[key] for key in COLOR_STAGE_FIELDS if key in measured},
     }

@@ -10,8 +10,8 @@ from visim.bench.train.matrix import ModelAxes
 GPU_TARGETS = {"resnet50": 2500.0, "resnet18": 7000.0}
 TARGET_SIZE = 224
 STALL_TARGET = 0.05  # with visim's own pipeline
-COLOUR_STAGE_TARGET = 0.05  # of a ResNet-50 step, GPU colour stage included
-COLOUR_STAGE_ARCH = "resnet50"
+COLOR_STAGE_TARGET = 0.05  # of a ResNet-50 step, GPU colour stage included
+COLOR_STAGE_ARCH = "resnet50"
 
 # What identifies a model setting in a row, besides the axes themselves.
 _FIXED = ("size", "batch_size", "device")
@@ -72,28 +72,28 @@ def stall_findings(rows: list[dict]) -> list[str]:
     ]
 
 
-def colour_stage_findings(rows: list[dict]) -> list[str]:
+def color_stage_findings(rows: list[dict]) -> list[str]:
     """The GPU colour stage's time per step and its share of the fastest step of each arch."""
-    timed = next((r for r in rows if r.get("colour_stage_ms") is not None), None)
+    timed = next((r for r in rows if r.get("color_stage_ms") is not None), None)
     if timed is None:
         return []
-    how = "compiled" if timed["colour_stage_compiled"] else "eager: compiling FAILED"
+    how = "compiled" if timed["color_stage_compiled"] else "eager: compiling FAILED"
     lines = [
-        f"GPU colour stage: {timed['colour_stage_ms']:.2f} ms per step for both views of "
+        f"GPU colour stage: {timed['color_stage_ms']:.2f} ms per step for both views of "
         f"{timed['batch_size']} at {timed['size']} px ({how}; eager "
-        f"{timed['colour_stage_eager_ms']:.2f} ms)"
+        f"{timed['color_stage_eager_ms']:.2f} ms)"
     ]
     shares: dict[str, float] = {}
     for r in _ok(rows, synthetic=True):
-        if r.get("colour_share") is not None:
-            shares[r["arch"]] = max(shares.get(r["arch"], 0.0), r["colour_share"])
+        if r.get("color_share") is not None:
+            shares[r["arch"]] = max(shares.get(r["arch"], 0.0), r["color_share"])
     for arch, share in shares.items():
         lines.append(f"colour stage share of the fastest {arch} step: {share:.1%}")
-    if COLOUR_STAGE_ARCH in shares and timed["device"] == "cuda":
-        share = shares[COLOUR_STAGE_ARCH]
-        verdict = "met" if share < COLOUR_STAGE_TARGET else "NOT met"
+    if COLOR_STAGE_ARCH in shares and timed["device"] == "cuda":
+        share = shares[COLOR_STAGE_ARCH]
+        verdict = "met" if share < COLOR_STAGE_TARGET else "NOT met"
         lines.append(
-            f"target colour stage < {COLOUR_STAGE_TARGET:.0%} of a {COLOUR_STAGE_ARCH} step: "
+            f"target colour stage < {COLOR_STAGE_TARGET:.0%} of a {COLOR_STAGE_ARCH} step: "
             f"{verdict} ({share:.1%})"
         )
     return lines

@@ -15,7 +15,7 @@ from visim.bench.report import (
     seconds,
 )
 from visim.bench.train.findings import (
-    colour_stage_findings,
+    color_stage_findings,
     factor_effects,
     stall_findings,
     target_findings,
@@ -33,7 +33,7 @@ COLUMNS = [
     Column("x_baseline", "x baseline", ratio),
     Column("data_stall", "data stall", percent),
     Column("data_wait", "data wait", percent),
-    Column("colour_share", "colour stage", percent),
+    Column("color_share", "colour stage", percent),
     Column("warmup_extra_s", "warm-up s", seconds),
     Column("peak_rss_mib", "peak RSS MiB", mebibytes),
     Column("peak_device_mib", "device MiB", mebibytes),
@@ -93,7 +93,7 @@ def train_report(
     findings = [
         *factor_effects(rows, bench.profile.axes),
         *stall_findings(rows),
-        *colour_stage_findings(rows),
+        *color_stage_findings(rows),
         *target_findings(rows),
     ]
     return TableReport(

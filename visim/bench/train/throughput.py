@@ -13,7 +13,7 @@ real backends): compiling costs the most, and a time budget (time_budget_s) cuts
 end. Before each case the bench checks that what is left of the budget covers the case's
 estimate (case_estimate); a case that does not fit becomes a row "skipped" with both numbers,
 so the run always ends in time with a complete report. On CUDA the baseline case also times
-the GPU colour stage (colour_stage_timing), whose share of every step the report gives.
+the GPU colour stage (color_stage_timing), whose share of every step the report gives.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class TrainBench:
     time_budget_s: float | None = None  # for the whole bench; None: no limit
 
     def case(
-        self, settings: dict, backend: str, data: str, time_colour_stage: bool = False
+        self, settings: dict, backend: str, data: str, time_color_stage: bool = False
     ) -> TrainCase:
         profile = self.profile
         max_steps = profile.max_steps_for(settings["precision"])
@@ -65,7 +65,7 @@ class TrainBench:
             samples=max_steps * profile.batch_size,
             window_steps=profile.window_steps_for(settings["precision"]),
             max_steps=max_steps,
-            time_colour_stage=time_colour_stage,
+            time_color_stage=time_color_stage,
         )
 
     def default_data(self) -> str:
@@ -90,9 +90,9 @@ def _phases(bench: TrainBench) -> tuple[list[dict], list[dict]]:
 def _synthetic(bench: TrainBench, settings: list[dict], baseline: bool) -> list[TrainCase]:
     """The synthetic cases of `settings`; where they start with the baseline, on CUDA, that
     case also times the colour stage."""
-    colour = baseline and bench.device == "cuda"
+    color = baseline and bench.device == "cuda"
     return [
-        bench.case(s, "synthetic", "", time_colour_stage=colour and i == 0)
+        bench.case(s, "synthetic", "", time_color_stage=color and i == 0)
         for i, s in enumerate(settings)
     ]
 
@@ -164,14 +164,14 @@ def add_comparisons(cases: list[TrainCase], rows: list[dict]) -> None:
         for case, row in zip(cases, rows, strict=True)
         if case.backend == "synthetic" and row["status"] == "ok"
     }
-    colour_ms = next((row["colour_stage_ms"] for row in rows if "colour_stage_ms" in row), None)
+    color_ms = next((row["color_stage_ms"] for row in rows if "color_stage_ms" in row), None)
     for case, row in zip(cases, rows, strict=True):
         if row["status"] != "ok":
             continue
         row["x_baseline"] = row["images_per_s"] / baseline if baseline else None
-        if colour_ms is not None and case.backend == "synthetic":
+        if color_ms is not None and case.backend == "synthetic":
             # What the ffcv backend's GPU colour stage would add to this step.
-            row["colour_share"] = colour_ms / (colour_ms + 1000 * row["seconds_per_step"])
+            row["color_share"] = color_ms / (color_ms + 1000 * row["seconds_per_step"])
         if case.backend != "synthetic":
             reference = synthetic.get(case.model_settings())
             row["synthetic_images_per_s"] = reference

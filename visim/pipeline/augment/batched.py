@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import torch
 
 from visim.pipeline.augment.batched_color_ops import (
-    HUE,
+    JITTER_OPS,
     NO_OP,
+    JitterOp,
     adjust_hue,
     blend_step,
     gaussian_blur,
@@ -29,15 +30,13 @@ from visim.pipeline.augment.batched_color_ops import (
 from visim.pipeline.augment.recipe import AugmentationRecipe
 from visim.pipeline.indexed_device import indexed_device
 
-JITTER_OPS = 4  # brightness, contrast, saturation, hue
-
 
 @dataclass(frozen=True)
 class ColorParams:
     """Every random decision of the colour stage for B views; all tensors on one device."""
 
     jitter: torch.Tensor  # bool [B]: colour jitter applied
-    jitter_order: torch.Tensor  # int64 [B, 4]: op ids (batched_color_ops.BRIGHTNESS...) in order
+    jitter_order: torch.Tensor  # int64 [B, 4]: JitterOp ids in order
     brightness: torch.Tensor  # float [B], in [max(0, 1 - b), 1 + b]
     contrast: torch.Tensor  # float [B]
     saturation: torch.Tensor  # float [B]
@@ -100,7 +99,7 @@ def color_jitter(images: torch.Tensor, params: ColorParams, with_hue: bool = Tru
     hue position are applied first, then hue, then the positions after it. with_hue=False
     (a recipe hue strength of 0) skips the HSV round trip, which would be a no-op.
     """
-    hue_position = (params.jitter_order == HUE).to(torch.long).argmax(dim=1)  # [B]
+    hue_position = (params.jitter_order == int(JitterOp.HUE)).to(torch.long).argmax(dim=1)  # [B]
     out = images
     # Hue may come last, so positions 0..2 can precede it; it may come first, so 1..3 can follow.
     for position in range(JITTER_OPS - 1):
@@ -133,12 +132,12 @@ def apply_color_params(
     return out
 
 
-def colour_and_normalize(
+def color_and_normalize(
     images: torch.Tensor, params: ColorParams, recipe: AugmentationRecipe
 ) -> torch.Tensor:
     """apply_color_params, then normalisation with recipe.mean/std: float32 [B, 3, H, W],
     channels_last. One function, so that torch.compile fuses it as one graph
-    (compiled_colour_stage)."""
+    (compiled_color_stage)."""
     out = apply_color_params(images, params, recipe).to(torch.float32)
     return normalize(out, recipe.mean, recipe.std)
 
@@ -152,8 +151,8 @@ def augment_colors_and_normalize(
     """Random colour stage + normalisation of cropped, flipped views.
 
     images: uint8 or float in [0, 1], [B, 3, H, W], on the generator's device.
-    stage: what runs colour_and_normalize(images, params, recipe) (a compiled version of it,
-    compiled_colour_stage); None runs it eagerly.
+    stage: what runs color_and_normalize(images, params, recipe) (a compiled version of it,
+    compiled_color_stage); None runs it eagerly.
     Returns float32 [B, 3, H, W], normalised with recipe.mean/std, channels_last.
     """
     if images.ndim != 4 or images.shape[1] != 3:
@@ -166,5 +165,5 @@ def augment_colors_and_normalize(
         )
     params = sample_color_params(images.shape[0], recipe, generator)
     if stage is None:
-        return colour_and_normalize(images, params, recipe)
+        return color_and_normalize(images, params, recipe)
     return stage(images, params)

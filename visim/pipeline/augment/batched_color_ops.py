@@ -8,12 +8,27 @@ data-dependent indexing), so the ops queue on a CUDA stream like any other kerne
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 import torch
 import torch.nn.functional as F
 
-# Jitter op ids, in torchvision ColorJitter's numbering (its fn_idx).
-BRIGHTNESS, CONTRAST, SATURATION, HUE = 0, 1, 2, 3
-NO_OP = -1
+
+class JitterOp(IntEnum):
+    """The colour-jitter ops' ids, in torchvision ColorJitter's numbering (its fn_idx).
+
+    numba compiles the members as integer constants, but torch.compile cannot trace
+    `tensor == member` (torch 2.14), so tensors are compared with int(member).
+    """
+
+    BRIGHTNESS = 0
+    CONTRAST = 1
+    SATURATION = 2
+    HUE = 3
+
+
+JITTER_OPS = len(JitterOp)
+NO_OP = -1  # an op id of blend_step: leave this sample as it is
 
 
 def to_float_images(images: torch.Tensor) -> torch.Tensor:
@@ -46,22 +61,30 @@ def blend_step(images: torch.Tensor, op: torch.Tensor, factor: torch.Tensor) -> 
     gray = luma(images)  # [B, 1, H, W]
     mean_gray = gray.mean(dim=(1, 2, 3), keepdim=True)  # [B, 1, 1, 1]
     op = _per_sample(op)
-    target = torch.where(op == SATURATION, gray, torch.where(op == CONTRAST, mean_gray, 0.0))
+    target = torch.where(
+        op == int(JitterOp.SATURATION),
+        gray,
+        torch.where(op == int(JitterOp.CONTRAST), mean_gray, 0.0),
+    )
     # factor 1 makes the blend an exact identity for samples that skip this step.
     factor = torch.where(op == NO_OP, 1.0, _per_sample(factor))
     return (images * factor + target * (1 - factor)).clamp_(0, 1)
 
 
 def adjust_brightness(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    return blend_step(images, torch.full_like(factor, BRIGHTNESS, dtype=torch.long), factor)
+    return blend_step(
+        images, torch.full_like(factor, JitterOp.BRIGHTNESS, dtype=torch.long), factor
+    )
 
 
 def adjust_contrast(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    return blend_step(images, torch.full_like(factor, CONTRAST, dtype=torch.long), factor)
+    return blend_step(images, torch.full_like(factor, JitterOp.CONTRAST, dtype=torch.long), factor)
 
 
 def adjust_saturation(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    return blend_step(images, torch.full_like(factor, SATURATION, dtype=torch.long), factor)
+    return blend_step(
+        images, torch.full_like(factor, JitterOp.SATURATION, dtype=torch.long), factor
+    )
 
 
 def adjust_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 
 from visim.pipeline.augment import blur_taps
-from visim.pipeline.augment.batched_color_ops import BRIGHTNESS, CONTRAST, HUE, SATURATION
+from visim.pipeline.augment.batched_color_ops import JITTER_OPS, JitterOp
 from visim.pipeline.augment.color_kernels import (
     adjust_brightness,
     adjust_contrast,
@@ -42,16 +42,9 @@ from visim.pipeline.augment.color_kernels import (
     to_grayscale,
 )
 from visim.pipeline.augment.color_view_params import (
-    BLUR,
-    BLUR_SIGMA,
-    FACTOR,
-    GRAYSCALE,
-    JITTER,
-    JITTER_OPS,
-    ORDER,
-    SOLARIZE,
-    VIEW_PARAMS,
-    draw_view_params,
+    COLOR_SLOTS,
+    ColorSlot,
+    draw_color_view_params,
 )
 from visim.pipeline.augment.keyed_random import view_key
 
@@ -69,25 +62,25 @@ def scratch_rows_shape(size: int, kernel_size: int) -> tuple[int, int, int]:
 
 
 def params_shape(views: int) -> tuple[int, int]:
-    """float64 parameters of one sample's views: [views, VIEW_PARAMS]."""
-    return (views, VIEW_PARAMS)
+    """float64 parameters of one sample's views: [views, COLOR_SLOTS]."""
+    return (views, COLOR_SLOTS)
 
 
 @kernel
 def apply_jitter(r, g, b, params, stop, mean_luma):
     """The view's jitter ops at positions [0, stop), skipping identity factors (exact no-ops)."""
     for position in range(stop):
-        op = int(params[ORDER + position])
-        factor = np.float32(params[FACTOR + op])
-        if op == HUE:
+        op = int(params[ColorSlot.ORDER + position])
+        factor = np.float32(params[ColorSlot.FACTOR + op])
+        if op == JitterOp.HUE:
             if factor != 0:
                 adjust_hue(r, g, b, factor)
         elif factor != 1:
-            if op == BRIGHTNESS:
+            if op == JitterOp.BRIGHTNESS:
                 adjust_brightness(r, g, b, factor)
-            elif op == CONTRAST:
+            elif op == JitterOp.CONTRAST:
                 adjust_contrast(r, g, b, factor, mean_luma)
-            elif op == SATURATION:
+            elif op == JitterOp.SATURATION:
                 adjust_saturation(r, g, b, factor)
 
 
@@ -95,10 +88,10 @@ def apply_jitter(r, g, b, params, stop, mean_luma):
 def contrast_mean_luma(view, params, r, g, b):
     """Mean luma of the view after the jitter ops that precede contrast (0 if contrast is
     an identity or jitter is off: then nothing reads it)."""
-    if params[JITTER] == 0 or params[FACTOR + CONTRAST] == 1:
+    if params[ColorSlot.JITTER] == 0 or params[ColorSlot.FACTOR + JitterOp.CONTRAST] == 1:
         return np.float32(0)
     position = 0
-    while int(params[ORDER + position]) != CONTRAST:
+    while int(params[ColorSlot.ORDER + position]) != JitterOp.CONTRAST:
         position += 1
     total = 0.0
     for row in range(view.shape[0]):
@@ -118,14 +111,14 @@ def blur_columns(ring, weights, radius, y, size, blurred):
 
 @kernel
 def augment_view(view, params, solarize_threshold, rows, weights):
-    """Apply the decisions params [VIEW_PARAMS] to view uint8 [S, S, 3] in place.
+    """Apply the decisions params [COLOR_SLOTS] to view uint8 [S, S, 3] in place.
 
     rows: float32 scratch of scratch_rows_shape(S, k); weights: float32 scratch [k].
     """
-    jitter = params[JITTER] != 0
-    grayscale = params[GRAYSCALE] != 0
-    blur = params[BLUR] != 0
-    solarize = params[SOLARIZE] != 0
+    jitter = params[ColorSlot.JITTER] != 0
+    grayscale = params[ColorSlot.GRAYSCALE] != 0
+    blur = params[ColorSlot.BLUR] != 0
+    solarize = params[ColorSlot.SOLARIZE] != 0
     if not (jitter or grayscale or blur or solarize):
         return
     size = view.shape[0]
@@ -141,7 +134,7 @@ def augment_view(view, params, solarize_threshold, rows, weights):
     mean_luma = contrast_mean_luma(view, params, r, g, b)
     radius = 0
     if blur:
-        gaussian_weights(np.float32(params[BLUR_SIGMA]), weights)
+        gaussian_weights(np.float32(params[ColorSlot.BLUR_SIGMA]), weights)
         radius = blur_radius(weights, BLUR_TAIL_TOLERANCE)
     for row in range(size):
         load_pixels(view[row], r, g, b)
@@ -175,7 +168,7 @@ def augment_views(views, sample_ids, first_view, stream_key, settings, params, r
     for slot in numba.prange(views.shape[0]):
         for view in range(views.shape[1]):
             key = view_key(stream_key, sample_ids[slot], first_view + view)
-            draw_view_params(key, settings, params[slot, view])
+            draw_color_view_params(key, settings, params[slot, view])
             augment_view(
                 views[slot, view],
                 params[slot, view],

@@ -2,41 +2,52 @@
 
 The same decisions and ranges as batched.sample_color_params (torchvision
 ColorJitter's ranges), drawn from keyed_random instead of a torch generator. They are written
-into a float64 vector [VIEW_PARAMS] whose slots are named below, so the parallel stage can
+into a float64 vector [COLOR_SLOTS] whose slots ColorSlot names, so the parallel stage can
 keep them in preallocated memory (numba allocations inside a parallel loop are slow) and
-tests can read them.
+tests can read them. (The DALI backend's per-view row, dali.view_params.DaliColumn, has a
+layout of its own: it carries crops and resolved multipliers, not these decisions.)
+
+numba takes IntEnum members as compile-time integer constants, so the kernels index with
+ColorSlot and ColorDraw directly.
 """
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import NamedTuple
 
-from visim.pipeline.augment.batched_color_ops import BRIGHTNESS, CONTRAST, HUE, SATURATION
+from visim.pipeline.augment.batched_color_ops import JITTER_OPS, JitterOp
 from visim.pipeline.augment.color_kernels import kernel
 from visim.pipeline.augment.keyed_random import keyed_between, keyed_uniform
 from visim.pipeline.augment.recipe import AugmentationRecipe
 
-JITTER_OPS = 4  # brightness, contrast, saturation, hue: the op ids of batched_color_ops
 
-# Slots of a view's parameter vector; coins are 1.0 (apply) or 0.0.
-JITTER = 0
-ORDER = 1  # ORDER + position: the op id applied at that position of the jitter
-FACTOR = ORDER + JITTER_OPS  # FACTOR + op id: that op's factor (hue: its shift)
-GRAYSCALE = FACTOR + JITTER_OPS
-BLUR = GRAYSCALE + 1
-BLUR_SIGMA = BLUR + 1
-SOLARIZE = BLUR_SIGMA + 1
-VIEW_PARAMS = SOLARIZE + 1
+class ColorSlot(IntEnum):
+    """Slots of a view's parameter vector; coins are 1.0 (apply) or 0.0."""
 
-# Each decision reads its own draw number of the view's stream, so no decision shifts
-# another's numbers.
-JITTER_DRAW = 0
-ORDER_DRAWS = 1  # ORDER_DRAWS .. ORDER_DRAWS + JITTER_OPS - 2: the shuffle's swaps
-FACTOR_DRAWS = ORDER_DRAWS + JITTER_OPS - 1  # FACTOR_DRAWS + op id
-GRAYSCALE_DRAW = FACTOR_DRAWS + JITTER_OPS
-BLUR_DRAW = GRAYSCALE_DRAW + 1
-BLUR_SIGMA_DRAW = BLUR_DRAW + 1
-SOLARIZE_DRAW = BLUR_SIGMA_DRAW + 1
+    JITTER = 0
+    ORDER = 1  # ORDER + position: the JitterOp applied at that position of the jitter
+    FACTOR = ORDER + JITTER_OPS  # FACTOR + JitterOp: that op's factor (hue: its shift)
+    GRAYSCALE = FACTOR + JITTER_OPS
+    BLUR = GRAYSCALE + 1
+    BLUR_SIGMA = BLUR + 1
+    SOLARIZE = BLUR_SIGMA + 1
+
+
+COLOR_SLOTS = ColorSlot.SOLARIZE + 1
+
+
+class ColorDraw(IntEnum):
+    """The draw number of each decision in the view's stream: each decision reads its own,
+    so no decision shifts another's numbers."""
+
+    JITTER = 0
+    ORDER = 1  # ORDER .. ORDER + JITTER_OPS - 2: the shuffle's swaps
+    FACTOR = ORDER + JITTER_OPS - 1  # FACTOR + JitterOp
+    GRAYSCALE = FACTOR + JITTER_OPS
+    BLUR = GRAYSCALE + 1
+    BLUR_SIGMA = BLUR + 1
+    SOLARIZE = BLUR_SIGMA + 1
 
 
 class ColorSettings(NamedTuple):
@@ -85,23 +96,34 @@ def blend_factor(key, draw, strength):
 
 
 @kernel
-def draw_view_params(key, settings, params):
-    """Fill params [VIEW_PARAMS] with the decisions of the view whose stream is `key`."""
-    params[JITTER] = coin(key, JITTER_DRAW, settings.jitter_prob)
+def draw_color_view_params(key, settings, params):
+    """Fill params [COLOR_SLOTS] with the decisions of the view whose stream is `key`."""
+    params[ColorSlot.JITTER] = coin(key, ColorDraw.JITTER, settings.jitter_prob)
     # Fisher-Yates: a uniformly random order of the four jitter ops.
     for position in range(JITTER_OPS):
-        params[ORDER + position] = position
+        params[ColorSlot.ORDER + position] = position
     for swap in range(JITTER_OPS - 1):
         last = JITTER_OPS - 1 - swap
-        other = int(keyed_uniform(key, ORDER_DRAWS + swap) * (last + 1))
-        params[ORDER + last], params[ORDER + other] = params[ORDER + other], params[ORDER + last]
-    params[FACTOR + BRIGHTNESS] = blend_factor(key, FACTOR_DRAWS + BRIGHTNESS, settings.brightness)
-    params[FACTOR + CONTRAST] = blend_factor(key, FACTOR_DRAWS + CONTRAST, settings.contrast)
-    params[FACTOR + SATURATION] = blend_factor(key, FACTOR_DRAWS + SATURATION, settings.saturation)
-    params[FACTOR + HUE] = keyed_between(key, FACTOR_DRAWS + HUE, -settings.hue, settings.hue)
-    params[GRAYSCALE] = coin(key, GRAYSCALE_DRAW, settings.grayscale_prob)
-    params[BLUR] = coin(key, BLUR_DRAW, settings.blur_prob)
-    params[BLUR_SIGMA] = keyed_between(
-        key, BLUR_SIGMA_DRAW, settings.blur_sigma_min, settings.blur_sigma_max
+        other = int(keyed_uniform(key, ColorDraw.ORDER + swap) * (last + 1))
+        params[ColorSlot.ORDER + last], params[ColorSlot.ORDER + other] = (
+            params[ColorSlot.ORDER + other],
+            params[ColorSlot.ORDER + last],
+        )
+    params[ColorSlot.FACTOR + JitterOp.BRIGHTNESS] = blend_factor(
+        key, ColorDraw.FACTOR + JitterOp.BRIGHTNESS, settings.brightness
     )
-    params[SOLARIZE] = coin(key, SOLARIZE_DRAW, settings.solarize_prob)
+    params[ColorSlot.FACTOR + JitterOp.CONTRAST] = blend_factor(
+        key, ColorDraw.FACTOR + JitterOp.CONTRAST, settings.contrast
+    )
+    params[ColorSlot.FACTOR + JitterOp.SATURATION] = blend_factor(
+        key, ColorDraw.FACTOR + JitterOp.SATURATION, settings.saturation
+    )
+    params[ColorSlot.FACTOR + JitterOp.HUE] = keyed_between(
+        key, ColorDraw.FACTOR + JitterOp.HUE, -settings.hue, settings.hue
+    )
+    params[ColorSlot.GRAYSCALE] = coin(key, ColorDraw.GRAYSCALE, settings.grayscale_prob)
+    params[ColorSlot.BLUR] = coin(key, ColorDraw.BLUR, settings.blur_prob)
+    params[ColorSlot.BLUR_SIGMA] = keyed_between(
+        key, ColorDraw.BLUR_SIGMA, settings.blur_sigma_min, settings.blur_sigma_max
+    )
+    params[ColorSlot.SOLARIZE] = coin(key, ColorDraw.SOLARIZE, settings.solarize_prob)

@@ -19,7 +19,9 @@ def stream_seed(purpose: str, *keys: int) -> int:
     """A 63-bit seed determined by `purpose` and the non-negative integer `keys`.
 
     `purpose` keeps streams of different uses apart (the same (seed, epoch, index) seeds
-    a different stream for "torch-sample" than for "synthetic-pool").
+    a different stream for "torch-sample" than for "synthetic-pool"). Its text is part of
+    the seed: renaming a purpose (e.g. "ffcv-colour" to another spelling) changes every
+    number its stream draws.
     """
     if any(isinstance(k, bool) or int(k) != k or k < 0 for k in keys):
         raise ValueError(f"random stream keys must be non-negative integers, got {keys}")

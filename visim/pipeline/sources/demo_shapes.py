@@ -87,7 +87,7 @@ def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.asarray(smooth, dtype=np.float32) / 255
 
 
-def _colour(hue: float, saturation: float, value: float) -> np.ndarray:
+def _color(hue: float, saturation: float, value: float) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(hue % 1.0, saturation, value), dtype=np.float32)
 
 
@@ -95,10 +95,10 @@ def draw_demo_image(rng: np.random.Generator, label: int, size: int = 64) -> np.
     """One demo image of class `label` as uint8 [size, size, 3]."""
     hue, light_background = rng.uniform(), rng.uniform() < 0.5
     value = rng.uniform(0.6, 1.0) if light_background else rng.uniform(0.05, 0.45)
-    background = _colour(hue, rng.uniform(0, 0.8), value)
-    second = _colour(hue + rng.uniform(-0.2, 0.2), rng.uniform(0, 0.8), value * rng.uniform(0.6, 1))
+    background = _color(hue, rng.uniform(0, 0.8), value)
+    second = _color(hue + rng.uniform(-0.2, 0.2), rng.uniform(0, 0.8), value * rng.uniform(0.6, 1))
     # The shape gets a distant hue and the opposite lightness, so it always stands out.
-    foreground = _colour(
+    foreground = _color(
         hue + rng.uniform(0.25, 0.75),
         rng.uniform(0.3, 1.0),
         rng.uniform(0.05, 0.4) if light_background else rng.uniform(0.6, 1.0),

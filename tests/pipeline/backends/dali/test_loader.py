@@ -19,10 +19,15 @@ pytest.importorskip("nvidia.dali", reason="the dali extra is not installed")
 from tests.pipeline import loader_contract as contract  # noqa: E402
 from tests.pipeline.image_files import rgb_image, save  # noqa: E402
 from visim.pipeline.augment.recipe import AugmentationRecipe  # noqa: E402
-from visim.pipeline.backends.dali import view_params as column  # noqa: E402
 from visim.pipeline.backends.dali.graph import solarize_table  # noqa: E402
 from visim.pipeline.backends.dali.loader import DALITwoViewLoader  # noqa: E402
-from visim.pipeline.backends.dali.view_params import draw_view_params  # noqa: E402
+from visim.pipeline.backends.dali.view_params import (  # noqa: E402
+    DALI_COLUMNS,
+    ROI_END,
+    ROI_START,
+    DaliColumn,
+    draw_batch_view_params,
+)
 from visim.pipeline.backends.loader_spec import LoaderSpec  # noqa: E402
 from visim.pipeline.backends.registry import make_loader  # noqa: E402
 from visim.pipeline.sources.arrays import ArraySource  # noqa: E402
@@ -139,8 +144,8 @@ def test_crop_areas_aspect_ratios_and_flips_follow_the_recipe():
 @pytest.mark.parametrize(
     "strengths, column_index, adjust",
     [
-        ({"contrast": 0.4}, column.CONTRAST, F.adjust_contrast),
-        ({"saturation": 0.4}, column.SATURATION, F.adjust_saturation),
+        ({"contrast": 0.4}, DaliColumn.CONTRAST, F.adjust_contrast),
+        ({"saturation": 0.4}, DaliColumn.SATURATION, F.adjust_saturation),
     ],
     ids=["contrast", "saturation"],
 )
@@ -154,7 +159,7 @@ def test_jitter_factors_act_as_in_torchvision(strengths, column_index, adjust):
     )
     loader = factory(source, recipe=recipe, batch_size=16, shuffle=False)
     (batch,) = contract.collect_epoch(loader, 0)
-    factors = draw_view_params(np.full((16, 2), 8), recipe, 0, 0, 0, 0)[0, :, column_index]
+    factors = draw_batch_view_params(np.full((16, 2), 8), recipe, 0, 0, 0, 0)[0, :, column_index]
     originals = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
     expected = torch.stack([adjust(o, float(f)) for o, f in zip(originals, factors, strict=True)])
     view = contract.pixel_scale(batch.view1, recipe)
@@ -170,22 +175,22 @@ def test_solarize_table_inverts_levels_from_the_threshold_on():
 
 def test_view_parameters_are_a_function_of_the_batch_key():
     sizes = np.array([[16, 16], [12, 20], [40, 28]])
-    first = draw_view_params(sizes, RECIPE, 0, 1, 0, 5)
-    assert first.shape == (2, 3, column.VIEW_PARAMS)
-    assert np.array_equal(first, draw_view_params(sizes, RECIPE, 0, 1, 0, 5))
-    assert not np.array_equal(first, draw_view_params(sizes, RECIPE, 0, 1, 0, 6))
-    top_left, bottom_right = first[..., column.ROI_START], first[..., column.ROI_END]
+    first = draw_batch_view_params(sizes, RECIPE, 0, 1, 0, 5)
+    assert first.shape == (2, 3, DALI_COLUMNS)
+    assert np.array_equal(first, draw_batch_view_params(sizes, RECIPE, 0, 1, 0, 5))
+    assert not np.array_equal(first, draw_batch_view_params(sizes, RECIPE, 0, 1, 0, 6))
+    top_left, bottom_right = first[..., ROI_START], first[..., ROI_END]
     assert (top_left >= 0).all() and (bottom_right <= sizes[None]).all()
     assert (bottom_right > top_left).all()
 
 
-def test_jitter_off_feeds_identity_colour_parameters():
+def test_jitter_off_feeds_identity_color_parameters():
     recipe = RECIPE.replace(jitter_prob=0.0, grayscale_prob=0.0)
-    params = draw_view_params(np.full((64, 2), 16), recipe, 0, 0, 0, 0)
-    identity = {column.BRIGHTNESS: 1, column.CONTRAST: 1, column.SATURATION: 1}
+    params = draw_batch_view_params(np.full((64, 2), 16), recipe, 0, 0, 0, 0)
+    identity = {DaliColumn.BRIGHTNESS: 1, DaliColumn.CONTRAST: 1, DaliColumn.SATURATION: 1}
     for name, value in identity.items():
         assert (params[..., name] == value).all()
-    assert (params[..., column.HUE_DEGREES] == 0).all()
+    assert (params[..., DaliColumn.HUE_DEGREES] == 0).all()
 
 
 def taps_needed(sigma: float, kernel_size: int, tolerance: float) -> int:
@@ -203,13 +208,13 @@ def taps_needed(sigma: float, kernel_size: int, tolerance: float) -> int:
 
 def test_blur_windows_hold_the_taps_each_sigma_needs():
     recipe = AugmentationRecipe(size=224, blur_prob=0.5)
-    params = draw_view_params(np.full((256, 2), 300), recipe, 0, 0, 0, 0).reshape(
-        -1, column.VIEW_PARAMS
+    params = draw_batch_view_params(np.full((256, 2), 300), recipe, 0, 0, 0, 0).reshape(
+        -1, DALI_COLUMNS
     )
-    blurred = params[:, column.BLUR] == 1
+    blurred = params[:, DaliColumn.BLUR] == 1
     assert 0 < blurred.sum() < len(params)
-    assert (params[~blurred, column.BLUR_WINDOW] == 1).all()
-    sigma, window = params[blurred, column.BLUR_SIGMA], params[blurred, column.BLUR_WINDOW]
+    assert (params[~blurred, DaliColumn.BLUR_WINDOW] == 1).all()
+    sigma, window = params[blurred, DaliColumn.BLUR_SIGMA], params[blurred, DaliColumn.BLUR_WINDOW]
     # float32 sums in the feed against float64 here: a tap at the boundary may go either way.
     for s, w in zip(sigma, window, strict=True):
         assert abs(w - taps_needed(s, recipe.blur_kernel_size, 1e-4)) <= 2, (s, w)

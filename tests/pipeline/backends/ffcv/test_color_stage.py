@@ -26,15 +26,20 @@ from tests.pipeline import loader_contract as contract  # noqa: E402
 from visim.pipeline.augment import batched_color_ops as ops  # noqa: E402
 from visim.pipeline.augment import blur_taps  # noqa: E402
 from visim.pipeline.augment import color_kernels as kernels  # noqa: E402
-from visim.pipeline.augment import color_view_params as slots  # noqa: E402
 from visim.pipeline.augment.batched import ColorParams, apply_color_params  # noqa: E402
+from visim.pipeline.augment.batched_color_ops import JITTER_OPS, JitterOp  # noqa: E402
 from visim.pipeline.augment.color_view import (  # noqa: E402
     augment_view,
     augment_views,
     params_shape,
     scratch_rows_shape,
 )
-from visim.pipeline.augment.color_view_params import ColorSettings, draw_view_params  # noqa: E402
+from visim.pipeline.augment.color_view_params import (  # noqa: E402
+    COLOR_SLOTS,
+    ColorSettings,
+    ColorSlot,
+    draw_color_view_params,
+)
 from visim.pipeline.augment.keyed_random import view_key  # noqa: E402
 from visim.pipeline.augment.recipe import AugmentationRecipe  # noqa: E402
 from visim.pipeline.backends.ffcv.color_stage import RecipeColorStage  # noqa: E402
@@ -56,7 +61,7 @@ pytestmark = [
 
 SIZE = 16
 RECIPE = AugmentationRecipe(size=SIZE, solarize_prob=0.3)
-NO_COLOUR = RECIPE.replace(jitter_prob=0.0, grayscale_prob=0.0, blur_prob=0.0, solarize_prob=0.0)
+NO_COLOR = RECIPE.replace(jitter_prob=0.0, grayscale_prob=0.0, blur_prob=0.0, solarize_prob=0.0)
 FLOAT_ATOL = 1e-5  # float32 ops computed in a different order
 LEVEL_ATOL = 1  # one uint8 level: the stage's final rounding plus float noise
 
@@ -192,30 +197,30 @@ def scratch_for(views: int, recipe: AugmentationRecipe = RECIPE):
 
 
 def drawn_params(n: int, recipe: AugmentationRecipe = RECIPE, stream: int = 7) -> np.ndarray:
-    """float64 [n, VIEW_PARAMS]: the decisions of view 0 of samples 0..n-1 of a stream."""
+    """float64 [n, COLOR_SLOTS]: the decisions of view 0 of samples 0..n-1 of a stream."""
     settings = ColorSettings.from_recipe(recipe)
-    params = np.zeros((n, slots.VIEW_PARAMS))
+    params = np.zeros((n, COLOR_SLOTS))
     for sample in range(n):
         key = np.uint64(view_key(np.uint64(stream), sample, 0))  # back from Python int
-        draw_view_params(key, settings, params[sample])
+        draw_color_view_params(key, settings, params[sample])
     return params
 
 
 def as_color_params(params: np.ndarray) -> ColorParams:
-    """The numba stage's decisions [n, VIEW_PARAMS] as the batched torch stage's ColorParams."""
+    """The numba stage's decisions [n, COLOR_SLOTS] as the batched torch stage's ColorParams."""
     p = torch.from_numpy(params)
-    factor = p[:, slots.FACTOR : slots.FACTOR + slots.JITTER_OPS].to(torch.float32)
+    factor = p[:, ColorSlot.FACTOR : ColorSlot.FACTOR + JITTER_OPS].to(torch.float32)
     return ColorParams(
-        jitter=p[:, slots.JITTER] != 0,
-        jitter_order=p[:, slots.ORDER : slots.ORDER + slots.JITTER_OPS].to(torch.int64),
-        brightness=factor[:, ops.BRIGHTNESS],
-        contrast=factor[:, ops.CONTRAST],
-        saturation=factor[:, ops.SATURATION],
-        hue=factor[:, ops.HUE],
-        grayscale=p[:, slots.GRAYSCALE] != 0,
-        blur=p[:, slots.BLUR] != 0,
-        blur_sigma=p[:, slots.BLUR_SIGMA].to(torch.float32),
-        solarize=p[:, slots.SOLARIZE] != 0,
+        jitter=p[:, ColorSlot.JITTER] != 0,
+        jitter_order=p[:, ColorSlot.ORDER : ColorSlot.ORDER + JITTER_OPS].to(torch.int64),
+        brightness=factor[:, JitterOp.BRIGHTNESS],
+        contrast=factor[:, JitterOp.CONTRAST],
+        saturation=factor[:, JitterOp.SATURATION],
+        hue=factor[:, JitterOp.HUE],
+        grayscale=p[:, ColorSlot.GRAYSCALE] != 0,
+        blur=p[:, ColorSlot.BLUR] != 0,
+        blur_sigma=p[:, ColorSlot.BLUR_SIGMA].to(torch.float32),
+        solarize=p[:, ColorSlot.SOLARIZE] != 0,
     )
 
 
@@ -240,10 +245,12 @@ def test_whole_views_match_the_batched_stage_with_the_same_decisions():
     views = uint8_views(n)
     params = drawn_params(n)
     # The draws must exercise what is compared: every op on and off, contrast at each place.
-    for slot in (slots.JITTER, slots.GRAYSCALE, slots.BLUR, slots.SOLARIZE):
+    for slot in (ColorSlot.JITTER, ColorSlot.GRAYSCALE, ColorSlot.BLUR, ColorSlot.SOLARIZE):
         assert 0 < params[:, slot].sum() < n, f"slot {slot} is the same in every view"
-    contrast_at = (params[:, slots.ORDER : slots.ORDER + 4] == ops.CONTRAST).argmax(axis=1)
-    assert set(contrast_at[params[:, slots.JITTER] != 0]) == {0, 1, 2, 3}
+    contrast_at = (params[:, ColorSlot.ORDER : ColorSlot.ORDER + 4] == JitterOp.CONTRAST).argmax(
+        axis=1
+    )
+    assert set(contrast_at[params[:, ColorSlot.JITTER] != 0]) == {0, 1, 2, 3}
     expected = apply_color_params(
         torch.from_numpy(views).permute(0, 3, 1, 2), as_color_params(params), RECIPE
     )
@@ -256,9 +263,9 @@ def test_blur_at_a_larger_size_matches_the_batched_blur():
     recipe = RECIPE.replace(size=96)
     assert recipe.blur_kernel_size == 11
     views = np.random.default_rng(1).integers(0, 256, (3, 96, 96, 3), dtype=np.uint8)
-    params = np.zeros((3, slots.VIEW_PARAMS))
-    params[:, slots.BLUR] = 1
-    params[:, slots.BLUR_SIGMA] = [0.1, 1.0, 2.0]
+    params = np.zeros((3, COLOR_SLOTS))
+    params[:, ColorSlot.BLUR] = 1
+    params[:, ColorSlot.BLUR_SIGMA] = [0.1, 1.0, 2.0]
     expected = ops.gaussian_blur(
         ops.to_float_images(torch.from_numpy(views).permute(0, 3, 1, 2)),
         torch.tensor([0.1, 1.0, 2.0]),
@@ -274,28 +281,28 @@ def test_decisions_fire_at_the_recipe_rates_and_factors_stay_in_range():
     n = 20_000
     params = drawn_params(n)
     for slot, p in [
-        (slots.JITTER, RECIPE.jitter_prob),
-        (slots.GRAYSCALE, RECIPE.grayscale_prob),
-        (slots.BLUR, RECIPE.blur_prob),
-        (slots.SOLARIZE, RECIPE.solarize_prob),
+        (ColorSlot.JITTER, RECIPE.jitter_prob),
+        (ColorSlot.GRAYSCALE, RECIPE.grayscale_prob),
+        (ColorSlot.BLUR, RECIPE.blur_prob),
+        (ColorSlot.SOLARIZE, RECIPE.solarize_prob),
     ]:
         rate = params[:, slot].mean()
         assert abs(rate - p) <= 5 * math.sqrt(p * (1 - p) / n), f"slot {slot}: {rate} vs {p}"
     for op, low, high in [
-        (ops.BRIGHTNESS, 1 - RECIPE.brightness, 1 + RECIPE.brightness),
-        (ops.CONTRAST, 1 - RECIPE.contrast, 1 + RECIPE.contrast),
-        (ops.SATURATION, 1 - RECIPE.saturation, 1 + RECIPE.saturation),
-        (ops.HUE, -RECIPE.hue, RECIPE.hue),
+        (JitterOp.BRIGHTNESS, 1 - RECIPE.brightness, 1 + RECIPE.brightness),
+        (JitterOp.CONTRAST, 1 - RECIPE.contrast, 1 + RECIPE.contrast),
+        (JitterOp.SATURATION, 1 - RECIPE.saturation, 1 + RECIPE.saturation),
+        (JitterOp.HUE, -RECIPE.hue, RECIPE.hue),
     ]:
-        factor = params[:, slots.FACTOR + op]
+        factor = params[:, ColorSlot.FACTOR + op]
         assert low <= factor.min() < low + 0.01 and high - 0.01 < factor.max() <= high
-    sigma = params[:, slots.BLUR_SIGMA]
+    sigma = params[:, ColorSlot.BLUR_SIGMA]
     assert RECIPE.blur_sigma[0] <= sigma.min() and sigma.max() <= RECIPE.blur_sigma[1]
 
 
 def test_jitter_orders_are_uniform_permutations():
     n = 24_000
-    orders = drawn_params(n)[:, slots.ORDER : slots.ORDER + slots.JITTER_OPS].astype(int)
+    orders = drawn_params(n)[:, ColorSlot.ORDER : ColorSlot.ORDER + JITTER_OPS].astype(int)
     counts = {order: 0 for order in permutations(range(4))}
     for order in map(tuple, orders):
         counts[order] += 1  # a KeyError here would be an order that is no permutation
@@ -305,16 +312,18 @@ def test_jitter_orders_are_uniform_permutations():
 
 def test_strength_zero_gives_identity_factors():
     params = drawn_params(100, RECIPE.replace(brightness=0.0, hue=0.0))
-    assert (params[:, slots.FACTOR + ops.BRIGHTNESS] == 1).all()
-    assert (params[:, slots.FACTOR + ops.HUE] == 0).all()
+    assert (params[:, ColorSlot.FACTOR + JitterOp.BRIGHTNESS] == 1).all()
+    assert (params[:, ColorSlot.FACTOR + JitterOp.HUE] == 0).all()
 
 
 def test_decisions_are_a_function_of_stream_sample_and_view():
     settings = ColorSettings.from_recipe(RECIPE)
 
     def draw(stream: int, sample: int, view: int) -> np.ndarray:
-        params = np.zeros(slots.VIEW_PARAMS)
-        draw_view_params(np.uint64(view_key(np.uint64(stream), sample, view)), settings, params)
+        params = np.zeros(COLOR_SLOTS)
+        draw_color_view_params(
+            np.uint64(view_key(np.uint64(stream), sample, view)), settings, params
+        )
         return params
 
     np.testing.assert_array_equal(draw(3, 10, 1), draw(3, 10, 1))
@@ -325,13 +334,13 @@ def test_decisions_are_a_function_of_stream_sample_and_view():
 def test_all_probabilities_zero_leave_views_untouched():
     views = uint8_views(8).reshape(4, 2, SIZE, SIZE, 3)
     out = views.copy()
-    settings = ColorSettings.from_recipe(NO_COLOUR)
+    settings = ColorSettings.from_recipe(NO_COLOR)
     augment_views(out, np.arange(4), 0, np.uint64(1), settings, *scratch_for(2)(4))
     np.testing.assert_array_equal(out, views)
 
 
 def test_jitter_with_identity_factors_round_trips_exactly():
-    identity = NO_COLOUR.replace(
+    identity = NO_COLOR.replace(
         jitter_prob=1.0, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0
     )
     views = uint8_views(8).reshape(4, 2, SIZE, SIZE, 3)

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from visim.pipeline.augment.recipe import AugmentationRecipe
-from visim.pipeline.backends.dali.view_params import draw_view_params
+from visim.pipeline.backends.dali.view_params import draw_batch_view_params
 from visim.pipeline.sources.base import ImageSource, UnreadableImage
 from visim.pipeline.sources.image_folder import ImageFolderSource
 
@@ -118,7 +118,7 @@ class BatchFeed:
             if item != index:
                 replaced.append(index)
         self.fed[batch_index] = FedBatch(items, replaced)
-        params = draw_view_params(np.array(sizes), self.recipe, *self.key, batch_index)
+        params = draw_batch_view_params(np.array(sizes), self.recipe, *self.key, batch_index)
         labels = self.source.labels[items].astype(np.int64)
         return images, labels, params[0], params[1]
 

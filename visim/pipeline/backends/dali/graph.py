@@ -25,7 +25,7 @@ import nvidia.dali.fn as fn
 import nvidia.dali.types as types
 
 from visim.pipeline.augment.recipe import AugmentationRecipe
-from visim.pipeline.backends.dali import view_params as column
+from visim.pipeline.backends.dali.view_params import ROI_END, ROI_START, DaliColumn
 
 PIXEL_LEVELS = 256
 TOP_LEVEL = PIXEL_LEVELS - 1
@@ -41,35 +41,37 @@ def solarize_table(threshold: float) -> list[int]:
 
 
 def augmented_view(images, params, recipe: AugmentationRecipe):
-    """images: uint8 HWC DataNode (any size); params: float32 [VIEW_PARAMS] DataNode (CPU).
+    """images: uint8 HWC DataNode (any size); params: float32 [DALI_COLUMNS] DataNode (CPU).
 
     Returns the view as float32 HWC [size, size, 3], normalised with recipe.mean/std.
     """
     view = fn.resize(
         images,
         size=[recipe.size, recipe.size],
-        roi_start=params[column.ROI_START],
-        roi_end=params[column.ROI_END],
+        roi_start=params[ROI_START],
+        roi_end=params[ROI_END],
         antialias=True,
     )
     if recipe.jitter_prob > 0:
         luma = fn.color_space_conversion(view, image_type=types.RGB, output_type=types.GRAY)
         view = fn.brightness_contrast(
             view,
-            brightness=params[column.BRIGHTNESS],
-            contrast=params[column.CONTRAST],
+            brightness=params[DaliColumn.BRIGHTNESS],
+            contrast=params[DaliColumn.CONTRAST],
             # Argument inputs live on the CPU: on the GPU this copies one number per image.
             contrast_center=fn.reductions.mean(luma).cpu(),
         )
     if recipe.jitter_prob > 0 or recipe.grayscale_prob > 0:
-        view = fn.hsv(view, hue=params[column.HUE_DEGREES], saturation=params[column.SATURATION])
+        view = fn.hsv(
+            view, hue=params[DaliColumn.HUE_DEGREES], saturation=params[DaliColumn.SATURATION]
+        )
     if recipe.blur_prob > 0:
         view = _blur_where_drawn(view, params, recipe)
     if recipe.solarize_prob > 0:
         view = _solarize_where_drawn(view, params, recipe)
     return fn.crop_mirror_normalize(
         view,
-        mirror=fn.cast(params[column.FLIP], dtype=types.INT32),
+        mirror=fn.cast(params[DaliColumn.FLIP], dtype=types.INT32),
         mean=[m * TOP_LEVEL for m in recipe.mean],
         std=[s * TOP_LEVEL for s in recipe.std],
         dtype=types.FLOAT,
@@ -79,15 +81,15 @@ def augmented_view(images, params, recipe: AugmentationRecipe):
 
 
 def _blur_where_drawn(view, params, recipe: AugmentationRecipe):
-    if params[column.BLUR] > 0:  # per sample: only these images are blurred
+    if params[DaliColumn.BLUR] > 0:  # per sample: only these images are blurred
         # Only the taps this sigma needs (blur_taps), not the recipe's whole kernel.
-        window = fn.cast(params[column.BLUR_WINDOW], dtype=types.INT32)
-        view = fn.gaussian_blur(view, sigma=params[column.BLUR_SIGMA], window_size=window)
+        window = fn.cast(params[DaliColumn.BLUR_WINDOW], dtype=types.INT32)
+        view = fn.gaussian_blur(view, sigma=params[DaliColumn.BLUR_SIGMA], window_size=window)
     return view
 
 
 def _solarize_where_drawn(view, params, recipe: AugmentationRecipe):
-    if params[column.SOLARIZE] > 0:  # per sample
+    if params[DaliColumn.SOLARIZE] > 0:  # per sample
         table = solarize_table(recipe.solarize_threshold)
         view = fn.lookup_table(
             view, keys=list(range(PIXEL_LEVELS)), values=table, dtype=types.UINT8

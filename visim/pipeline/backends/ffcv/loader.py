@@ -4,7 +4,7 @@ FFCV 1.0.2 has no hue, grayscale, blur or solarize, so the rest of the recipe (c
 grayscale, blur, solarize) runs in one of two places, chosen by spec.device.type:
 
 - a GPU: the batched torch colour stage (augment.batched) on the device, compiled into a few
-  fused kernels (compiled_colour_stage), leaving FFCV's CPU threads to decoding.
+  fused kernels (compiled_color_stage), leaving FFCV's CPU threads to decoding.
 - the CPU: RecipeColorStage (color_stage), numba code on the uint8 crops inside FFCV,
   samples in parallel over the loader's workers; torch then only converts to float and
   normalises (batched_color_ops.normalize_uint8). The batched torch stage makes many passes
@@ -38,7 +38,7 @@ from ffcv.traversal_order.base import TraversalOrder
 
 from visim.pipeline.augment.batched import augment_colors_and_normalize
 from visim.pipeline.augment.batched_color_ops import normalize_uint8
-from visim.pipeline.augment.compiled_colour_stage import compiled_colour_stage
+from visim.pipeline.augment.compiled_color_stage import compiled_color_stage
 from visim.pipeline.augment.random_streams import stream_seed
 from visim.pipeline.backends.batch import Batch
 from visim.pipeline.backends.epoch_order import (
@@ -94,23 +94,23 @@ def _label_pipeline(device: torch.device) -> list:
     return [IntDecoder(), ToTensor(), ToDevice(device, non_blocking=True)]
 
 
-def colour_ops_in_ffcv(device: torch.device | str) -> bool:
+def color_ops_in_ffcv(device: torch.device | str) -> bool:
     """Whether a loader for `device` runs the colour ops inside FFCV (see the module docstring)."""
     return torch.device(device).type == "cpu"
 
 
-def _colour_stage(spec: LoaderSpec, colour_stream: Callable[[], int] | None, view: int) -> list:
+def _color_stage(spec: LoaderSpec, color_stream: Callable[[], int] | None, view: int) -> list:
     """The FFCV colour stage for crops whose first view is `view`, if this loader has one."""
-    if colour_stream is None or not spec.recipe.color_ops_enabled:
+    if color_stream is None or not spec.recipe.color_ops_enabled:
         return []
-    return [RecipeColorStage(spec.recipe, colour_stream, first_view=view)]
+    return [RecipeColorStage(spec.recipe, color_stream, first_view=view)]
 
 
-def _view_transforms(spec: LoaderSpec, colour_stage: list) -> list:
+def _view_transforms(spec: LoaderSpec, color_stage: list) -> list:
     """After a crop decoder: flip, colour (if given), then uint8 [B, 3, S, S] on the device."""
     return [
         RandomHorizontalFlip(spec.recipe.flip_prob),
-        *colour_stage,
+        *color_stage,
         ToTensor(),
         ToDevice(spec.device, non_blocking=True),
         ToTorchImage(channels_last=True),
@@ -125,11 +125,11 @@ def _crop_decoder(spec: LoaderSpec) -> RandomResizedCropRGBImageDecoder:
 
 
 def build_pipelines(
-    spec: LoaderSpec, mode: TwoViewMode, colour_stream: Callable[[], int] | None = None
+    spec: LoaderSpec, mode: TwoViewMode, color_stream: Callable[[], int] | None = None
 ) -> dict:
     """FFCV pipelines for `mode`; batches come out as (image, label[, image2]).
 
-    colour_stream: the stream key of the FFCV colour stage, read once per batch; None leaves
+    color_stream: the stream key of the FFCV colour stage, read once per batch; None leaves
     the colour ops out of FFCV.
     """
     recipe = spec.recipe
@@ -139,7 +139,7 @@ def build_pipelines(
         )
         # uint8 [B, 2, S, S, 3] on the device; split into views in torch.
         to_device = [
-            *_colour_stage(spec, colour_stream, view=0),
+            *_color_stage(spec, color_stream, view=0),
             ToTensor(),
             ToDevice(spec.device, non_blocking=True),
         ]
@@ -151,13 +151,13 @@ def build_pipelines(
         IMAGE_FIELD: PipelineSpec(
             IMAGE_FIELD,
             decoder=_crop_decoder(spec),
-            transforms=_view_transforms(spec, _colour_stage(spec, colour_stream, view=0)),
+            transforms=_view_transforms(spec, _color_stage(spec, color_stream, view=0)),
         ),
         LABEL_FIELD: _label_pipeline(spec.device),
         SECOND_VIEW_OUTPUT: PipelineSpec(
             IMAGE_FIELD,
             decoder=_crop_decoder(spec),
-            transforms=_view_transforms(spec, _colour_stage(spec, colour_stream, view=1)),
+            transforms=_view_transforms(spec, _color_stage(spec, color_stream, view=1)),
         ),
     }
 
@@ -195,11 +195,11 @@ class FFCVTwoViewLoader:
             )
         self.spec = spec
         self.two_view_mode = two_view_mode
-        self.colour_ops_in_ffcv = colour_ops_in_ffcv(spec.device)
+        self.color_ops_in_ffcv = color_ops_in_ffcv(spec.device)
         self._order = EpochShardOrder(spec)
         self._epoch = 0
         self._start_batch = 0
-        colour_stream = self._colour_stream_key if self.colour_ops_in_ffcv else None
+        color_stream = self._color_stream_key if self.color_ops_in_ffcv else None
         # FFCV reads 0 as "every core"; ours means "no extra workers": one numba thread.
         workers = max(1, spec.workers)
         check_loader_workers("ffcv", workers)  # numba's own error would not say what to change
@@ -209,7 +209,7 @@ class FFCVTwoViewLoader:
                 batch_size=spec.batch_size,
                 num_workers=workers,
                 order=self._order,
-                pipelines=build_pipelines(spec, two_view_mode, colour_stream),
+                pipelines=build_pipelines(spec, two_view_mode, color_stream),
                 drop_last=True,
                 batches_ahead=batches_ahead,
             )
@@ -235,7 +235,7 @@ class FFCVTwoViewLoader:
         self._epoch, self._start_batch = epoch, start_batch
         self._order.epoch, self._order.start_batch = epoch, start_batch
 
-    def _colour_stream_key(self) -> int:
+    def _color_stream_key(self) -> int:
         """The FFCV colour stage's stream for the current epoch; FFCV's reading thread asks
         once per batch, and set_epoch changes it only between epochs."""
         return stream_seed("ffcv-colour-stage", self.spec.seed, self._epoch)
@@ -252,7 +252,7 @@ class FFCVTwoViewLoader:
         spec = self.spec
         memory_format = torch.channels_last if spec.channels_last else torch.contiguous_format
         generator = torch.Generator(device=spec.device)  # indexed by LoaderSpec
-        stage = None if self.colour_ops_in_ffcv else compiled_colour_stage(spec.recipe)
+        stage = None if self.color_ops_in_ffcv else compiled_color_stage(spec.recipe)
         # FFCV's reading thread sets torch's intra-op thread count to its own worker count
         # before its first batch; the training step gets the caller's count back.
         caller_threads = torch.get_num_threads()
@@ -270,7 +270,7 @@ class FFCVTwoViewLoader:
                 # however far the host runs ahead of the GPU
                 # (tests/pipeline/backends/test_cuda_routes.py).
                 views, labels = self._views(outputs)
-                if self.colour_ops_in_ffcv:
+                if self.color_ops_in_ffcv:
                     finished = [
                         normalize_uint8(v, spec.recipe.mean, spec.recipe.std) for v in views
                     ]

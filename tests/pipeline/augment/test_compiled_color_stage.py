@@ -13,10 +13,10 @@ from torch._dynamo.testing import CompileCounterWithBackend
 
 from visim.pipeline.augment.batched import (
     augment_colors_and_normalize,
-    colour_and_normalize,
+    color_and_normalize,
     sample_color_params,
 )
-from visim.pipeline.augment.compiled_colour_stage import CompiledColourStage, compiled_colour_stage
+from visim.pipeline.augment.compiled_color_stage import CompiledColorStage, compiled_color_stage
 from visim.pipeline.augment.recipe import recipe_preset
 
 # Every op on: jitter with hue, grayscale, blur (its reflect padding needs 12 px) and solarize.
@@ -32,7 +32,7 @@ def random_batch(seed: int, batch: int = 6) -> tuple[torch.Tensor, object]:
 @pytest.fixture(scope="module")
 def counted_stage():
     counter = CompileCounterWithBackend("aot_eager")
-    stage = CompiledColourStage(RECIPE, backend=counter)
+    stage = CompiledColorStage(RECIPE, backend=counter)
     return stage, counter
 
 
@@ -41,7 +41,7 @@ def test_the_compiled_stage_equals_the_eager_one_on_random_batches(counted_stage
     for seed in range(3):
         images, params = random_batch(seed)
         out = stage(images, params)
-        expected = colour_and_normalize(images, params, RECIPE)
+        expected = color_and_normalize(images, params, RECIPE)
         torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
         assert out.is_contiguous(memory_format=torch.channels_last)
     assert not stage.eager
@@ -65,12 +65,12 @@ def _failing_backend(graph, example_inputs):
 
 
 def test_a_stage_that_cannot_compile_warns_once_and_runs_eagerly():
-    stage = CompiledColourStage(RECIPE, backend=_failing_backend)
+    stage = CompiledColorStage(RECIPE, backend=_failing_backend)
     images, params = random_batch(1)
     with pytest.warns(RuntimeWarning, match="could not be compiled.*no C\\+\\+ compiler"):
         out = stage(images, params)
     assert stage.eager
-    torch.testing.assert_close(out, colour_and_normalize(images, params, RECIPE), rtol=0, atol=0)
+    torch.testing.assert_close(out, color_and_normalize(images, params, RECIPE), rtol=0, atol=0)
     with warnings.catch_warnings(record=True) as later:
         warnings.simplefilter("always")
         stage(*random_batch(2))
@@ -78,7 +78,7 @@ def test_a_stage_that_cannot_compile_warns_once_and_runs_eagerly():
 
 
 def test_each_recipe_has_one_stage_per_process():
-    assert compiled_colour_stage(RECIPE) is compiled_colour_stage(RECIPE)
+    assert compiled_color_stage(RECIPE) is compiled_color_stage(RECIPE)
     other = recipe_preset("cifar")
-    assert compiled_colour_stage(other) is not compiled_colour_stage(RECIPE)
-    assert compiled_colour_stage(other).recipe == other
+    assert compiled_color_stage(other) is not compiled_color_stage(RECIPE)
+    assert compiled_color_stage(other).recipe == other

@@ -20,25 +20,25 @@ from collections.abc import Callable
 
 import torch
 
-from visim.pipeline.augment.batched import ColorParams, colour_and_normalize
+from visim.pipeline.augment.batched import ColorParams, color_and_normalize
 from visim.pipeline.augment.recipe import AugmentationRecipe
 
-ColourStage = Callable[[torch.Tensor, ColorParams], torch.Tensor]
+ColorStage = Callable[[torch.Tensor, ColorParams], torch.Tensor]
 
-_STAGES: dict[AugmentationRecipe, CompiledColourStage] = {}
+_STAGES: dict[AugmentationRecipe, CompiledColorStage] = {}
 
 
-class CompiledColourStage:
-    """colour_and_normalize(images, params, recipe) for one recipe, compiled on first use."""
+class CompiledColorStage:
+    """color_and_normalize(images, params, recipe) for one recipe, compiled on first use."""
 
     def __init__(self, recipe: AugmentationRecipe, backend: str = "inductor") -> None:
         self.recipe = recipe
         self.backend = backend
-        self._compiled: ColourStage | None = None
+        self._compiled: ColorStage | None = None
         self.eager = False  # True once compiling failed: the eager function is used from then on
 
     def _eager(self, images: torch.Tensor, params: ColorParams) -> torch.Tensor:
-        return colour_and_normalize(images, params, self.recipe)
+        return color_and_normalize(images, params, self.recipe)
 
     def __call__(self, images: torch.Tensor, params: ColorParams) -> torch.Tensor:
         if self.eager:
@@ -73,8 +73,8 @@ def _root_cause(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
-def compiled_colour_stage(recipe: AugmentationRecipe) -> CompiledColourStage:
+def compiled_color_stage(recipe: AugmentationRecipe) -> CompiledColorStage:
     """This process's compiled colour stage for `recipe`."""
     if recipe not in _STAGES:
-        _STAGES[recipe] = CompiledColourStage(recipe)
+        _STAGES[recipe] = CompiledColorStage(recipe)
     return _STAGES[recipe]

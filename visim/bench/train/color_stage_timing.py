@@ -14,7 +14,7 @@ import time
 import torch
 
 from visim.pipeline.augment.batched import augment_colors_and_normalize
-from visim.pipeline.augment.compiled_colour_stage import CompiledColourStage, compiled_colour_stage
+from visim.pipeline.augment.compiled_color_stage import CompiledColorStage, compiled_color_stage
 from visim.pipeline.augment.recipe import AugmentationRecipe
 
 VIEWS = 2
@@ -38,17 +38,17 @@ def _milliseconds_per_step(run, device: torch.device, repeats: int) -> float:
     return (time.perf_counter() - began) * 1000 / repeats
 
 
-def time_colour_stage(
+def time_color_stage(
     recipe: AugmentationRecipe,
     batch_size: int,
     device: torch.device,
     repeats: int = 10,
-    compiled: CompiledColourStage | None = None,
+    compiled: CompiledColorStage | None = None,
 ) -> dict:
-    """{colour_stage_ms, colour_stage_eager_ms: per step (both views), colour_stage_compiled:
+    """{color_stage_ms, color_stage_eager_ms: per step (both views), color_stage_compiled:
     whether the compiled stage really ran compiled}. compiled: the stage to time (default:
-    this process's compiled_colour_stage for the recipe)."""
-    compiled = compiled or compiled_colour_stage(recipe)
+    this process's compiled_color_stage for the recipe)."""
+    compiled = compiled or compiled_color_stage(recipe)
     generator = torch.Generator(device=device).manual_seed(0)
     views = torch.randint(
         0, 256, (VIEWS, batch_size, 3, recipe.size, recipe.size), dtype=torch.uint8,
@@ -59,7 +59,7 @@ def time_colour_stage(
         return lambda: [augment_colors_and_normalize(v, recipe, generator, stage) for v in views]
 
     return {
-        "colour_stage_eager_ms": _milliseconds_per_step(step(None), device, repeats),
-        "colour_stage_ms": _milliseconds_per_step(step(compiled), device, repeats),
-        "colour_stage_compiled": not compiled.eager,
+        "color_stage_eager_ms": _milliseconds_per_step(step(None), device, repeats),
+        "color_stage_ms": _milliseconds_per_step(step(compiled), device, repeats),
+        "color_stage_compiled": not compiled.eager,
     }
