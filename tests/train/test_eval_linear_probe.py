@@ -1,7 +1,7 @@
 import torch
 
+from visim.train.evaluation.classification import topk_accuracy
 from visim.train.evaluation.linear_probe import fit_linear_probe
-from visim.train.evaluation.topk_accuracy import topk_accuracy, topk_correct
 
 
 def separable_features(n: int, generator: torch.Generator):
@@ -30,11 +30,3 @@ def test_constant_feature_columns_do_not_break_the_fit():
     probe = fit_linear_probe(x, y, 5)
     assert torch.isfinite(probe.scores(x)).all()
     assert topk_accuracy(probe.scores(x), y, 1) > 0.97
-
-
-def test_topk_correct_marks_labels_among_the_k_best_scores():
-    scores = torch.tensor([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]])
-    labels = torch.tensor([2, 2])
-    assert topk_correct(scores, labels, 1).tolist() == [False, False]
-    assert topk_correct(scores, labels, 2).tolist() == [True, False]
-    assert topk_correct(scores, labels, 5).tolist() == [True, True]

@@ -19,8 +19,7 @@ from visim.cli.failure import fail
 from visim.cli.interrupts import sigterm_interrupts
 from visim.cli.progress_bar import phase_progress_bar
 from visim.pipeline.sources.factory import SOURCES_HELP
-from visim.train.evaluation.embed_settings import EmbedSettings
-from visim.train.evaluation.eval_error import EvalError
+from visim.train.evaluation.eval_settings import EmbedSettings, EvalError
 
 if TYPE_CHECKING:
     from visim.train.evaluation.embed import EmbedResult

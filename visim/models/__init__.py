@@ -16,7 +16,7 @@ _EXPORTS = {
     "build_backbone": "visim.models.backbones",
     "kappa_statistics": "visim.models.collapse_monitor",
     "representation_std": "visim.models.collapse_monitor",
-    "HypersphericalUniform": "visim.models.hyperspherical_uniform",
+    "HypersphericalUniform": "visim.models.power_spherical",
     "simsiam_loss": "visim.models.losses",
     "uniform_log_density": "visim.models.losses",
     "vi_simsiam_loss": "visim.models.losses",

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visim.models.full_precision import autocast_disabled
 from visim.models.model_config import DEFAULT_KAPPA_FLOOR, KAPPA_PARAMS
+from visim.models.power_spherical import autocast_disabled
 
 # The moment head's expected log(1 + c) stays this far below its bound log 2, where kappa is
 # infinite: kappa then tops out near 1e9 at d = 2048, far above any fit.

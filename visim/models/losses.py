@@ -21,10 +21,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from visim.models.full_precision import at_least_float32, autocast_disabled
 from visim.models.model_config import VI_LOSSES
-from visim.models.power_spherical import PowerSpherical, log_normalizer
-from visim.models.unit_sphere import log_sphere_area
+from visim.models.power_spherical import (
+    PowerSpherical,
+    at_least_float32,
+    autocast_disabled,
+    log_normalizer,
+    log_sphere_area,
+)
 
 
 def _check_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:

@@ -1,20 +1,104 @@
-"""The Power Spherical distribution on S^{d-1} (De Cao & Aziz 2020; docs/method.md section 3).
+"""The Power Spherical distribution on S^{d-1} (De Cao & Aziz 2020; docs/method.md section 3),
+the uniform distribution it is measured against, and the numerics both rest on.
 
 density p(x) = (1 + mu.x)^kappa / N(kappa, d), with alpha = (d-1)/2 + kappa, beta = (d-1)/2 and
 log N = (alpha+beta) log 2 + beta log pi + lgamma(alpha) - lgamma(alpha+beta).
+
+Numerically delicate code runs in float32 or float64, whatever autocast says outside: Power
+Spherical log-densities sit near 5000 at d = 2048 with a per-sample spread of a few units, and
+bf16 (8 bits of mantissa) cannot represent that difference (docs/method.md section 3).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
 import torch.nn.functional as F
 from torch.distributions import Beta, Distribution, constraints, register_kl
 
-from visim.models.full_precision import at_least_float32, autocast_disabled
-from visim.models.hyperspherical_uniform import HypersphericalUniform
-from visim.models.unit_sphere import log_sphere_area, unit_sphere
+# Loose enough for a unit vector rounded to bf16 (its norm moves by up to 2^-8 ~ 3.9e-3),
+# tight enough to catch a vector nobody normalised.
+UNIT_NORM_TOLERANCE = 5e-3
+
+
+class _UnitSphere(constraints.Constraint):
+    """Vectors along the last dimension with Euclidean norm 1 (within UNIT_NORM_TOLERANCE)."""
+
+    event_dim = 1
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        norm = torch.linalg.vector_norm(value.float(), dim=-1)
+        return (norm - 1).abs() <= UNIT_NORM_TOLERANCE
+
+
+unit_sphere = _UnitSphere()
+
+
+def log_sphere_area(dim: int) -> float:
+    """log of the surface area of S^{dim-1}: log(2 pi^(dim/2) / Gamma(dim/2)) (docs/method.md 3)."""
+    if dim < 2:
+        raise ValueError(f"dim must be at least 2 (S^{{dim-1}} in R^dim), got {dim}")
+    return math.log(2.0) + 0.5 * dim * math.log(math.pi) - math.lgamma(0.5 * dim)
+
+
+def autocast_disabled(device: torch.device) -> contextlib.AbstractContextManager:
+    """A context in which autocast is off for `device` (a no-op where autocast does not exist)."""
+    if torch.amp.is_autocast_available(device.type):
+        return torch.autocast(device_type=device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def at_least_float32(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Cast every tensor to one floating dtype: float64 if any is float64, else float32."""
+    wide = any(t.dtype == torch.float64 for t in tensors)
+    dtype = torch.float64 if wide else torch.float32
+    return tuple(t.to(dtype) for t in tensors)
+
+
+class HypersphericalUniform(Distribution):
+    """Uniform on S^{dim-1} in R^dim; its density is 1 / area everywhere on the sphere."""
+
+    arg_constraints: dict = {}
+    support = unit_sphere
+    has_rsample = False
+
+    def __init__(
+        self,
+        dim: int,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+        validate_args: bool | None = None,
+    ) -> None:
+        self.dim = dim
+        self._log_area = log_sphere_area(dim)  # raises for dim < 2
+        self._device = torch.device(device) if device is not None else torch.device("cpu")
+        self._dtype = dtype
+        super().__init__(torch.Size(), torch.Size([dim]), validate_args=validate_args)
+
+    def __repr__(self) -> str:
+        return f"HypersphericalUniform(dim={self.dim})"
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return torch.zeros(self.dim, device=self._device, dtype=self._dtype)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        (value,) = at_least_float32(value)
+        # [..., dim] -> [...]: the same value at every point of the sphere.
+        return torch.full_like(value[..., 0], -self._log_area)
+
+    def entropy(self) -> torch.Tensor:
+        return torch.tensor(self._log_area, device=self._device, dtype=self._dtype)
+
+    def sample(self, sample_shape: torch.Size | tuple[int, ...] = torch.Size()) -> torch.Tensor:
+        # An isotropic Gaussian, normalised, is uniform on the sphere.
+        shape = torch.Size(sample_shape) + self.event_shape
+        gaussian = torch.randn(shape, device=self._device, dtype=self._dtype)
+        return F.normalize(gaussian, dim=-1)
 
 
 def log_normalizer(concentration: torch.Tensor, dim: int) -> torch.Tensor:

@@ -1,12 +1,86 @@
-"""kNN and linear-probe accuracy of one set of frozen features."""
+"""Classifying frozen features: weighted kNN, top-k accuracy, and both classifiers' scores.
+
+The kNN classifier is the InstDisc monitor that SimSiam's reference code uses: each of the k
+most similar training features (cosine similarity) votes for its label with weight
+exp(similarity / temperature). classify measures it and the linear probe on one set of
+features; top-k correctness is shared by both.
+"""
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Iterator
 
-from visim.train.evaluation.knn import knn_class_scores
+import torch
+import torch.nn.functional as F
+
 from visim.train.evaluation.linear_probe import LinearProbe, fit_linear_probe
-from visim.train.evaluation.topk_accuracy import topk_accuracy, topk_correct
+
+
+def nearest_neighbours(
+    train_features: torch.Tensor, query_features: torch.Tensor, k: int, chunk_size: int = 1024
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(cosine similarity [n, k], train index [n, k]) of each query's k most similar training
+    features, chunk by chunk, so the similarity matrix stays [chunk, N_train]."""
+    if k < 1:
+        raise ValueError(f"kNN k must be at least 1, got {k}")
+    k = min(k, len(train_features))
+    bank = F.normalize(train_features.float(), dim=1)  # [N_train, D]
+    for start in range(0, len(query_features), chunk_size):
+        query = F.normalize(query_features[start : start + chunk_size].float(), dim=1)
+        yield (query.to(bank.device) @ bank.T).topk(k, dim=1)
+
+
+def knn_class_scores(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    num_classes: int,
+    k: int = 200,
+    temperature: float = 0.1,
+    chunk_size: int = 1024,
+) -> torch.Tensor:
+    """Summed vote weight per class for each test feature (float32 [N_test, num_classes]).
+
+    train_features: [N_train, D]; train_labels: int64 [N_train]; test_features: [N_test, D].
+    """
+    if temperature <= 0:
+        raise ValueError(f"kNN temperature must be positive, got {temperature}")
+    labels = train_labels.to(train_features.device)
+    scores = []
+    for similarity, neighbours in nearest_neighbours(train_features, test_features, k, chunk_size):
+        weights = (similarity / temperature).exp()
+        votes = torch.zeros(len(similarity), num_classes, device=similarity.device)
+        votes.scatter_add_(1, labels[neighbours], weights)  # [n, num_classes]
+        scores.append(votes)
+    return torch.cat(scores) if scores else torch.zeros(0, num_classes)
+
+
+def mean_neighbour_similarity(
+    train_features: torch.Tensor, query_features: torch.Tensor, k: int, chunk_size: int = 1024
+) -> torch.Tensor:
+    """Mean cosine of each query to its k most similar training features (float32 [N]): a
+    label-free confidence score, high where the training set is dense around the query."""
+    means = [
+        similarity.mean(dim=1)
+        for similarity, _ in nearest_neighbours(train_features, query_features, k, chunk_size)
+    ]
+    return torch.cat(means) if means else torch.zeros(0)
+
+
+def topk_correct(scores: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    """Whether each label is among the k highest scores (bool [N]).
+
+    scores: [N, C]; labels: int64 [N]. k larger than C counts every answer as correct.
+    """
+    k = min(k, scores.shape[1])
+    top = scores.topk(k, dim=1).indices  # [N, k]
+    return (top == labels.to(top.device).unsqueeze(1)).any(dim=1)
+
+
+def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, k: int) -> float:
+    """Fraction of rows whose label is among the k highest scores."""
+    # float64: a fraction of n images prints as such (0.4, not 0.4000000059604645).
+    return topk_correct(scores, labels, k).double().mean().item()
 
 
 def classify(

@@ -26,8 +26,7 @@ import torch
 
 from visim.pipeline.sources.base import ImageSource
 from visim.train.atomic_write import write_atomically
-from visim.train.evaluation.embed_settings import EmbedSettings
-from visim.train.evaluation.eval_error import EvalError
+from visim.train.evaluation.eval_settings import EmbedSettings, EvalError
 from visim.train.evaluation.evaluate import open_eval_source, resolve_device
 from visim.train.evaluation.features import Progress, source_features
 from visim.train.evaluation.kappa_analysis import kappa_summary

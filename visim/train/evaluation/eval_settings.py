@@ -1,4 +1,6 @@
-"""Everything `visim eval` can be told, with defaults and one-line errors naming the option."""
+"""Everything `visim eval` and `visim embed` can be told, with defaults and one-line errors
+naming the option (EvalError), in a module light enough for the command line to import.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +8,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from visim.pipeline.sources.base import AUTO_SPLIT, SPLITS
-from visim.train.evaluation.eval_error import EvalError, check_options
 from visim.train.tracker_extras import LOG_WITH_CHOICES
 
 # How kappa_readout.py reads one kappa per image out of the model.
 KAPPA_READOUTS = ("center", "mean", "median", "fit")
 SPLIT_CHOICES = (*SPLITS, AUTO_SPLIT)
-__all__ = ["EvalError", "EvalSettings", "KAPPA_READOUTS", "SPLIT_CHOICES"]
+
+
+class EvalError(ValueError):
+    """Evaluation cannot go on; the message is one line naming the argument at fault."""
+
+
+def check_options(settings: object, checks: list[tuple[bool, str, str]]) -> None:
+    """EvalError for the first (ok, "--option", "what it must be") that is not ok, with the
+    value the option's field of `settings` holds."""
+    for ok, option, wanted in checks:
+        if not ok:
+            value = getattr(settings, option.removeprefix("--").replace("-", "_"))
+            raise EvalError(f"{option} must be {wanted}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -81,5 +94,28 @@ class EvalSettings:
                 "--log-with",
                 f"one of {', '.join(LOG_WITH_CHOICES)}",
             ),
+        ]
+        check_options(self, checks)
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    data: str  # the images to embed: any source visim reads
+    out: Path  # the Parquet file to write
+    # Of --data; auto: the train split where the source has splits, else the whole source.
+    split: str = AUTO_SPLIT
+    checkpoint: Path | None = None  # None: the run's newest weights
+    projections: bool = False  # also the projector's output, in a column of its own
+    batch_size: int = 256
+    workers: int | None = None  # data-loading processes; None: the run's --workers
+    device: str = "auto"  # auto: the first CUDA device if there is one, else the CPU
+    summary_images: int = 5  # lowest- and highest-kappa images named at the end
+    force: bool = False  # overwrite --out
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.batch_size >= 1, "--batch-size", "at least 1"),
+            (self.workers is None or self.workers >= 0, "--workers", "at least 0"),
+            (self.summary_images >= 0, "--summary-images", "at least 0"),
         ]
         check_options(self, checks)

@@ -25,7 +25,7 @@ from visim.train.evaluation import plots
 from visim.train.evaluation.classification import classify
 from visim.train.evaluation.eval_settings import KAPPA_READOUTS, EvalSettings
 from visim.train.evaluation.eval_tracking import eval_tracker, log_eval
-from visim.train.evaluation.feature_store import FeatureStore
+from visim.train.evaluation.feature_cache import FeatureStore
 from visim.train.evaluation.kappa_plots import write_kappa_plots
 from visim.train.evaluation.kappa_readout import KappaReader
 from visim.train.evaluation.kappa_report import extreme_images, kappa_report

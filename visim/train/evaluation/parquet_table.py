@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visim.train.evaluation.eval_error import EvalError
+from visim.train.evaluation.eval_settings import EvalError
 
 PARQUET_HINT = "pip install 'visim[parquet]'"
 

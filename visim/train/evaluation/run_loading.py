@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from visim.models.siamese import SiameseModel, build_model
 from visim.train.checkpoint import UnreadableCheckpoint, checkpoint_paths, load_checkpoint, one_line
 from visim.train.config import ConfigError, TrainConfig
-from visim.train.evaluation.eval_error import EvalError
+from visim.train.evaluation.eval_settings import EvalError
 from visim.train.run_dir import RunDir
 
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from visim.train.evaluation.classification import mean_neighbour_similarity
 from visim.train.evaluation.kappa_analysis import ood_auroc
-from visim.train.evaluation.knn import mean_neighbour_similarity
 from visim.train.evaluation.linear_probe import LinearProbe
 from visim.train.evaluation.ranking_metrics import auroc
 

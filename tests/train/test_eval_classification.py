@@ -3,8 +3,12 @@ import math
 import pytest
 import torch
 
-from visim.train.evaluation.knn import knn_class_scores
-from visim.train.evaluation.topk_accuracy import topk_accuracy
+from visim.train.evaluation.classification import (
+    knn_class_scores,
+    mean_neighbour_similarity,
+    topk_accuracy,
+    topk_correct,
+)
 
 
 def clustered_features(centres: torch.Tensor, per_class: int, generator: torch.Generator):
@@ -67,8 +71,6 @@ def test_invalid_settings_are_rejected():
 
 
 def test_mean_neighbour_similarity_averages_the_k_highest_cosines():
-    from visim.train.evaluation.knn import mean_neighbour_similarity
-
     train = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]])
     query = torch.tensor([[2.0, 0.0]])  # cosines to the bank: 1, 0, 0.7071, -1
     got = mean_neighbour_similarity(train, query, k=2)
@@ -76,3 +78,11 @@ def test_mean_neighbour_similarity_averages_the_k_highest_cosines():
     assert mean_neighbour_similarity(train, query, k=10).item() == pytest.approx(
         (1 + 0 + 0.5**0.5 - 1) / 4
     )  # k above the bank size takes the whole bank
+
+
+def test_topk_correct_marks_labels_among_the_k_best_scores():
+    scores = torch.tensor([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]])
+    labels = torch.tensor([2, 2])
+    assert topk_correct(scores, labels, 1).tolist() == [False, False]
+    assert topk_correct(scores, labels, 2).tolist() == [True, False]
+    assert topk_correct(scores, labels, 5).tolist() == [True, True]
