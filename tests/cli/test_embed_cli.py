@@ -26,11 +26,11 @@ QUICK = ["--workers", "0", "--batch-size", "4", "--device", "cpu"]
 TEST_SET = ["--data", "demo:40", "--split", "test"]  # 10 images
 
 
-def write_run(path, method: str):
+def write_run(path, method: str, data: dict | None = None):
     """A finished run as the trainer leaves it: its config.toml and model.safetensors."""
     config = config_from_dict(
         {
-            "data": {"source": "demo:40", "recipe": "cifar", "size": 16, "workers": 0},
+            "data": data or {"source": "demo:40", "recipe": "cifar", "size": 16, "workers": 0},
             "model": {
                 "method": method,
                 "arch": "resnet18",
@@ -139,6 +139,16 @@ def test_projections_are_the_projector_of_the_embeddings(vi_run, tmp_path):
         expected = model.projector(torch.tensor(table["embedding"], dtype=torch.float32))
     torch.testing.assert_close(torch.tensor(table["projection"], dtype=torch.float32), expected)
     assert "projection (32 floats)" in result.output
+
+
+def test_without_workers_a_run_trained_with_the_machines_default_reads_with_it(tmp_path):
+    # The run's config leaves data.workers unset (None): the machine's default then too.
+    run_dir = write_run(tmp_path / "run", "simsiam", {"source": "demo:40", "size": 16})
+    out = tmp_path / "test.parquet"
+    options = ["--batch-size", "4", "--device", "cpu", *TEST_SET]
+    result = runner.invoke(app, ["embed", str(run_dir), "--out", str(out), *options])
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(out).num_rows == 10
 
 
 def test_a_simsiam_run_gets_embeddings_without_kappa(simsiam_run, tmp_path):

@@ -48,7 +48,8 @@ def embed(
     ),
     batch_size: int = typer.Option(_DEFAULTS["batch_size"], help="Images per forward pass."),
     workers: int | None = typer.Option(
-        None, help="Data-loading processes (default: the run's --workers)."
+        None,
+        help="Data-loading processes (default: all cores but one on a CPU, every core with a GPU).",
     ),
     device: str = typer.Option(_DEFAULTS["device"], help="auto, cpu, cuda or cuda:N."),
     summary_images: int = typer.Option(

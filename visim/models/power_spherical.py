@@ -94,7 +94,9 @@ class HypersphericalUniform(Distribution):
     def entropy(self) -> torch.Tensor:
         return torch.tensor(self._log_area, device=self._device, dtype=self._dtype)
 
-    def sample(self, sample_shape: torch.Size | tuple[int, ...] = torch.Size()) -> torch.Tensor:
+    def sample(
+        self, sample_shape: torch.Size | list[int] | tuple[int, ...] = torch.Size()
+    ) -> torch.Tensor:
         # An isotropic Gaussian, normalised, is uniform on the sphere.
         shape = torch.Size(sample_shape) + self.event_shape
         gaussian = torch.randn(shape, device=self._device, dtype=self._dtype)
@@ -184,7 +186,9 @@ class PowerSpherical(Distribution):
         scale = self.concentration / (self._dim - 1 + self.concentration)
         return self.loc * scale.unsqueeze(-1)
 
-    def rsample(self, sample_shape: torch.Size | tuple[int, ...] = torch.Size()) -> torch.Tensor:
+    def rsample(
+        self, sample_shape: torch.Size | list[int] | tuple[int, ...] = torch.Size()
+    ) -> torch.Tensor:
         """Reparameterised sample [*sample_shape, *batch, d]; no rejection step."""
         sample_shape = torch.Size(sample_shape)
         dtype, device = self.loc.dtype, self.loc.device

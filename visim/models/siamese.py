@@ -107,6 +107,7 @@ class SiameseModel(nn.Module):
         """The method's symmetric loss (scalar, float32) for a forward() output."""
         if self.kappa_head is None:
             return simsiam_loss(output.p1, output.p2, output.z1, output.z2)
+        assert output.kappa1 is not None and output.kappa2 is not None  # the kappa head's
         return vi_simsiam_loss(
             output.p1,
             output.p2,

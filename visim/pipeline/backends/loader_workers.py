@@ -46,7 +46,7 @@ def most_loader_workers(backend: str) -> int | None:
         from numba import config  # FFCV's dependency
     except ImportError:  # FFCV is not installed: using it fails with its own error
         return None
-    return int(config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set at import
+    return int(config.NUMBA_NUM_THREADS)
 
 
 def check_loader_workers(backend: str, workers: int) -> None:

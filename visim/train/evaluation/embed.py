@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from visim.pipeline.backends.loader_workers import resolve_loader_workers
 from visim.pipeline.sources.base import ImageSource
 from visim.train.atomic_write import write_atomically
 from visim.train.evaluation.eval_settings import EmbedSettings, EvalError
@@ -72,7 +73,8 @@ def embed_run(
             source,
             batch_size=settings.batch_size,
             device=device,
-            workers=settings.workers,
+            # The eval loader is torch's; without --workers, the machine's default.
+            workers=resolve_loader_workers(settings.workers, "torch", device.type),
             with_kappa=run.has_kappa,
             with_projections=settings.projections,
             progress=progress,
@@ -90,7 +92,7 @@ def embed_run(
         out=out,
         rows=len(source),
         columns=list(columns),
-        widths={name: columns[name].shape[1] for name in VECTOR_COLUMNS if name in columns},
+        widths={name: np.shape(columns[name])[1] for name in VECTOR_COLUMNS if name in columns},
         kappa=kappa_summary(features["kappa"].numpy()) if "kappa" in features else None,
         extremes=(
             extreme_images(features, None, source, settings.summary_images)

@@ -107,7 +107,7 @@ class EmbedSettings:
     checkpoint: Path | None = None  # None: the run's newest weights
     projections: bool = False  # also the projector's output, in a column of its own
     batch_size: int = 256
-    workers: int | None = None  # data-loading processes; None: the run's --workers
+    workers: int | None = None  # data-loading processes; None: the machine's default
     device: str = "auto"  # auto: the first CUDA device if there is one, else the CPU
     summary_images: int = 5  # lowest- and highest-kappa images named at the end
     force: bool = False  # overwrite --out

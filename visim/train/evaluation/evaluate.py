@@ -13,11 +13,13 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from visim.pipeline.backends.loader_workers import default_loader_workers
+from visim.models.siamese import SiameseModel
+from visim.pipeline.backends.loader_workers import resolve_loader_workers
 from visim.pipeline.sources.base import ImageSource, SourceError
 from visim.pipeline.sources.factory import open_split
 from visim.train.atomic_write import write_text_atomically
@@ -98,8 +100,9 @@ def evaluate_run(
         sources["ood"] = open_eval_source("--ood", settings.ood, settings.ood_split, "test")
     device = resolve_device(settings.device)
     tracker = eval_tracker(settings.log_with, run)
-    if settings.workers is None:  # the machine's default, as for training
-        settings = dataclasses.replace(settings, workers=default_loader_workers(device.type))
+    # The eval loader is torch's; without --workers, the machine's default, as for training.
+    workers = resolve_loader_workers(settings.workers, "torch", device.type)
+    settings = dataclasses.replace(settings, workers=workers)
     warnings = [f"skipped weights {line}" for line in run.passed_over]
     if same_images(sources["train"], sources["test"]):
         warnings.append(
@@ -116,7 +119,7 @@ def evaluate_run(
     if settings.ood and not run.has_kappa:
         warnings.append("--ood ignored: a SimSiam run has no kappa to score images with")
 
-    store = FeatureStore(run, settings, device, log)
+    store = FeatureStore(run, settings, device, workers, log)
     models = {"pretrained": run.pretrained_model(), "random_init": run.random_model()}
     results, features, probe_correct, probes = {}, {}, {}, {}
     for variant in VARIANTS:
@@ -143,7 +146,7 @@ def evaluate_run(
         )
     correct = probe_correct["pretrained"].numpy()
 
-    report = {
+    report: dict[str, Any] = {
         "run_dir": str(run.run_dir.path),
         "weights": str(run.weights),
         "method": run.config.model.method,
@@ -171,7 +174,7 @@ def evaluate_run(
     kappas: dict[str, np.ndarray] = {}  # every kappa set the report describes, for a tracker
     if run.has_kappa:
         report["kappa"], kappas = kappa_section(
-            run, settings, models["pretrained"], sources, pretrained, correct, log
+            run, settings, workers, models["pretrained"], sources, pretrained, correct, log
         )
         report["kappa"]["extremes"] = extreme_images(
             {**pretrained["test"], "kappa": torch.from_numpy(report["kappa"].pop("test_score"))},
@@ -210,7 +213,8 @@ def uncertainty_baselines(
 def kappa_section(
     run: EvaluatedRun,
     settings: EvalSettings,
-    model: torch.nn.Module,
+    workers: int,
+    model: SiameseModel,
     sources: dict[str, ImageSource],
     pretrained: dict[str, dict],
     correct: np.ndarray,
@@ -221,7 +225,7 @@ def kappa_section(
     and the kappa sets it was made from."""
     reader = KappaReader(
         run, model, settings.kappa_readout, settings.kappa_views, settings.batch_size,
-        settings.workers, log,
+        workers, log,
     )  # fmt: skip
     test_read = reader.scores(sources["test"], pretrained["test"])
     ood_read = reader.scores(sources["ood"], pretrained["ood"]) if "ood" in sources else None

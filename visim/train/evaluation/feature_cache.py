@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from visim.models.siamese import SiameseModel
 from visim.pipeline.sources.base import ImageSource
 from visim.train.atomic_write import write_atomically
 from visim.train.evaluation.eval_settings import EvalSettings
@@ -84,11 +85,12 @@ class FeatureStore:
         run: EvaluatedRun,
         settings: EvalSettings,
         device: torch.device,
+        workers: int,
         log: Callable[[str], None],
     ):
         self.run = run
         self.batch_size = settings.batch_size
-        self.workers = settings.workers
+        self.workers = workers
         self.device = device
         self.log = log
         self.cache_dir = run.run_dir.path / "eval" / "cache"
@@ -112,7 +114,7 @@ class FeatureStore:
         self.cache_hits = 0
 
     def features(
-        self, variant: str, model: torch.nn.Module, source: ImageSource, role: str
+        self, variant: str, model: SiameseModel, source: ImageSource, role: str
     ) -> dict[str, torch.Tensor]:
         """role ("train", "test", "ood") only names the set in progress messages."""
         with_kappa = variant == "pretrained" and self.run.has_kappa

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 import torch
-from torch import nn
 
 from visim.models.kappa_head import maximum_likelihood_kappa
+from visim.models.siamese import SiameseModel
 from visim.pipeline.backends.eval_loader import EvalBatch, clean_batches
 from visim.pipeline.sources.base import ImageSource
 from visim.train.evaluation.run_loading import EvaluatedRun
@@ -25,21 +25,19 @@ Progress = Callable[[int, int], None]
 
 def source_features(
     run: EvaluatedRun,
-    model: nn.Module,
+    model: SiameseModel,
     source: ImageSource,
     *,
     batch_size: int,
     device: torch.device,
-    workers: int | None,
+    workers: int,
     with_kappa: bool,
     with_projections: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, torch.Tensor]:
     """extract_features of every readable image of `source`, un-augmented (resized and
-    centre-cropped per the run's recipe). workers None: the run's --workers."""
-    batches = clean_batches(
-        source, run.config.recipe, batch_size, device, run.loader_workers(workers)
-    )
+    centre-cropped per the run's recipe)."""
+    batches = clean_batches(source, run.config.recipe, batch_size, device, workers)
     if progress is not None:
         batches = _reporting(batches, len(source), progress)
     return extract_features(model, batches, with_kappa, with_projections)
@@ -54,7 +52,7 @@ def _reporting(batches: Iterable[EvalBatch], total: int, progress: Progress) -> 
 
 @torch.no_grad()
 def extract_features(
-    model: nn.Module,
+    model: SiameseModel,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
     with_kappa: bool,
     with_projections: bool = False,
@@ -79,7 +77,7 @@ def extract_features(
 
 
 def _forward(
-    model: nn.Module, images: torch.Tensor, with_kappa: bool, with_projections: bool
+    model: SiameseModel, images: torch.Tensor, with_kappa: bool, with_projections: bool
 ) -> dict[str, torch.Tensor]:
     """One forward pass for all outputs asked for: "features" [B, feature_dim], and "kappa"
     [B], "projections" [B, proj_dim]. The posterior runs the backbone and the projector, whose
@@ -104,12 +102,14 @@ def _forward(
     finally:
         for hook in hooks:
             hook.remove()
+    if kappa is None:
+        raise ValueError("kappa asked of a SimSiam model, which has no kappa head")
     return {**captured, "kappa": kappa}
 
 
 @torch.no_grad()
 def view_kappas(
-    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+    model: SiameseModel, batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 ) -> dict[str, torch.Tensor]:
     """kappa of every augmented view: batches of (views [B, K, 3, H, W], labels, indices).
 
@@ -124,6 +124,8 @@ def view_kappas(
         b, k = views.shape[:2]
         flat = views.flatten(0, 1).contiguous(memory_format=torch.channels_last)  # [B*K, 3, H, W]
         mu, kappa, target = model.posterior_and_target(flat)
+        if kappa is None:
+            raise ValueError("kappa asked of a SimSiam model, which has no kappa head")
         columns["kappa"].append(kappa.float().cpu().view(b, k))
         if k >= 2:
             dim = mu.shape[-1]

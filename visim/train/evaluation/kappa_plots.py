@@ -30,10 +30,14 @@ def write_kappa_plots(
     written = [PLOT_FILES["bins"], PLOT_FILES["histograms"]]
     # The images as the model saw them (resized, centre-cropped), without the normalisation.
     shown = CleanImages(test, run.config.recipe.replace(mean=(0, 0, 0), std=(1, 1, 1)))
-    for side, rows in kappa["extremes"].items():
+    for side, extremes in kappa["extremes"].items():
+        # An image read for the features may have become unreadable since: left out.
+        loaded = [(row, shown[row["index"]]) for row in extremes]
+        rows = [row for row, item in loaded if item is not None]
         images = [
-            (shown[row["index"]][0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-            for row in rows
+            (item[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+            for _, item in loaded
+            if item is not None
         ]
         plots.plot_image_grid(
             images,

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from visim.models.siamese import SiameseModel
 from visim.pipeline.backends.eval_loader import augmented_batches
 from visim.pipeline.sources.base import ImageSource
 from visim.train.evaluation.features import view_kappas
@@ -33,7 +34,7 @@ class KappaReader:
     def __init__(
         self,
         run: EvaluatedRun,
-        model: torch.nn.Module,
+        model: SiameseModel,
         readout: str,
         views: int,
         batch_size: int,

@@ -25,7 +25,9 @@ def kappa_report(
     K-view readout, which then scores the images instead of the centre crop)."""
     test_score = kappas.get("readout", kappas["clean"])
     ood_score = kappas.get("ood_readout", kappas.get("ood"))
-    single_views = {name: kappas[name] for name in ("clean", "augmented", "ood") if name in kappas}
+    single_views: dict[str, np.ndarray] = {
+        name: kappas[name] for name in ("clean", "augmented", "ood") if name in kappas
+    }
     report = {
         "summary": {name: kappa_summary(values) for name, values in kappas.items()},
         "vs_probe_correctness": kappa_vs_correctness(test_score, probe_correct, num_bins),

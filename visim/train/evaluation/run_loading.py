@@ -36,11 +36,6 @@ class EvaluatedRun:
     def has_kappa(self) -> bool:
         return self.config.model.method == "vi-simsiam"
 
-    def loader_workers(self, requested: int | None) -> int:
-        """Data-loading processes for reading images for this run: `requested`, else the
-        run's own --workers."""
-        return self.config.data.workers if requested is None else requested
-
     def random_model(self) -> SiameseModel:
         """The weights training started from: seeded with the run's seed, as the trainer does.
 

@@ -76,5 +76,5 @@ class RecipeColorStage(Operation):
             return images
 
         # FFCV then passes the batch's sample indices after the scratch memory.
-        color.with_indices = True
+        color.with_indices = True  # type: ignore[attr-defined]  # FFCV reads the flag here
         return color

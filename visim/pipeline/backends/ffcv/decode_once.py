@@ -118,5 +118,5 @@ class TwoViewRandomResizedCropDecoder(Operation):
                         mirror_c(out)
             return destination[: len(batch_indices)]
 
-        decode.is_parallel = True
+        decode.is_parallel = True  # type: ignore[attr-defined]  # FFCV reads the flag here
         return decode
