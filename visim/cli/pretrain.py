@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -11,6 +12,7 @@ from visim.pipeline.sources.demo import is_demo_spec
 from visim.train.config import (
     CHOICES,
     CLI_OPTIONS,
+    OPTIONS,
     ConfigError,
     TrainConfig,
     apply_overrides,
@@ -18,27 +20,44 @@ from visim.train.config import (
 )
 
 EXIT_BAD_OPTION = 2
+_DEFAULTS = TrainConfig()
 
 
-def _help(path: str, text: str = "") -> str:
-    """`text`, the choices and the default of option "section.field", from TrainConfig."""
+def _default(path: str) -> Any:
     section, key = path.split(".")
-    default = getattr(getattr(TrainConfig(), section), key)
-    parts = [text] if text else []
+    return getattr(getattr(_DEFAULTS, section), key)
+
+
+def _help(path: str) -> str:
+    """The --help text of option "section.field": its field's help, choices and default."""
+    meta, default = OPTIONS[path], _default(path)
+    parts = [meta["help"]] if "help" in meta else []
     if path in CHOICES:
         parts.append(" | ".join(CHOICES[path]))
-    if default is not None:
+    if default is not None and meta.get("show_default", True):
         parts.append(f"(default: {default})")
     return " ".join(parts)
 
 
+def _option(path: str) -> Any:
+    """The Typer option of "section.field", from its field's metadata.
+
+    Its default is None, "not given", so that the TOML file and the run's own configuration
+    are only overridden by options on the command line.
+    """
+    flag = OPTIONS[path]["flag"]
+    if isinstance(_default(path), bool):
+        return typer.Option(None, f"{flag}/--no-{flag[2:]}", help=_help(path))
+    return typer.Option(None, flag, help=_help(path))
+
+
+def _parameter(flag: str) -> str:
+    """The parameter of pretrain() that takes `flag`: --batch-size -> batch_size, DATA -> data."""
+    return flag.lstrip("-").replace("-", "_").lower()
+
+
 def pretrain(
-    data: str | None = typer.Argument(
-        None,
-        help="What to train on: a .beton (ffcv), an image folder / IDX / CIFAR / .npz source or "
-        "'demo' (torch, dali); ignored by the synthetic backend. Taken from the run on --resume.",
-        show_default=False,
-    ),
+    data: str | None = typer.Argument(None, help=_help("data.source"), show_default=False),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run directory to create."),
     config_file: Path | None = typer.Option(
         None, "--config", help="TOML file of options: tables data, model, optim, runtime."
@@ -46,101 +65,36 @@ def pretrain(
     resume: Path | None = typer.Option(
         None, "--resume", help="Continue the run in this directory from its last checkpoint."
     ),
-    method: str | None = typer.Option(None, help=_help("model.method")),
-    backend: str | None = typer.Option(None, help=_help("data.backend")),
-    arch: str | None = typer.Option(None, help=_help("model.arch")),
-    cifar_stem: bool | None = typer.Option(
-        None,
-        "--cifar-stem/--no-cifar-stem",
-        help=_help("model.cifar_stem", "3x3 stride-1 stem without max-pool, for small images."),
-    ),
-    vi_loss: str | None = typer.Option(
-        None,
-        help=_help(
-            "model.vi_loss",
-            "VI-SimSiam: nll trains on the full likelihood; relative and unweighted give the "
-            "encoder SimSiam-scale steps (weighted by relative kappa, or not) and fit kappa "
-            "beside them.",
-        ),
-    ),
-    kappa_source: str | None = typer.Option(
-        None, help=_help("model.kappa_source", "What the kappa head reads:")
-    ),
-    kappa_param: str | None = typer.Option(
-        None,
-        help=_help(
-            "model.kappa_param",
-            "How the kappa head gives kappa: softplus of its output, or the kappa whose "
-            "expected log(1 + cosine) it outputs:",
-        ),
-    ),
-    kappa_detach: bool | None = typer.Option(
-        None,
-        "--kappa-detach/--no-kappa-detach",
-        help=_help("model.kappa_detach", "The kappa head reads a detached input."),
-    ),
-    recipe: str | None = typer.Option(None, help=_help("data.recipe", "Augmentation preset:")),
-    size: int | None = typer.Option(None, help="Crop size in pixels (default: the recipe's)."),
-    epochs: int | None = typer.Option(None, help=_help("optim.epochs")),
-    batch_size: int | None = typer.Option(
-        None, help=_help("optim.batch_size", "Global batch size, split over the processes.")
-    ),
-    lr: float | None = typer.Option(None, help=_help("optim.lr", "Base LR, times batch/256.")),
-    weight_decay: float | None = typer.Option(None, help=_help("optim.weight_decay")),
-    momentum: float | None = typer.Option(None, help=_help("optim.momentum")),
-    warmup_epochs: float | None = typer.Option(
-        None, help=_help("optim.warmup_epochs", "Linear warmup before the cosine decay.")
-    ),
-    fix_pred_lr: bool | None = typer.Option(
-        None,
-        "--fix-pred-lr/--no-fix-pred-lr",
-        help=_help("optim.fix_pred_lr", "Predictor at the peak LR, unscheduled."),
-    ),
-    precision: str | None = typer.Option(
-        None,
-        help=_help("runtime.precision", "auto: bf16 (or fp16) on GPUs, fp32 on the CPU."),
-    ),
-    channels_last: bool | None = typer.Option(
-        None, "--channels-last/--no-channels-last", help=_help("model.channels_last")
-    ),
-    compile: bool | None = typer.Option(
-        None, "--compile/--no-compile", help=_help("runtime.compile", "torch.compile the model.")
-    ),
-    sync_bn: bool | None = typer.Option(
-        None, "--sync-bn/--no-sync-bn", help=_help("runtime.sync_bn", "SyncBatchNorm (GPUs).")
-    ),
-    gpus: int | None = typer.Option(
-        None, help="Processes on this machine, one GPU each (default: 1 GPU, or the CPU)."
-    ),
-    cpu_processes: int | None = typer.Option(
-        None, help="Train on the CPU in this many processes (gloo), even where GPUs exist."
-    ),
-    workers: int | None = typer.Option(
-        None,
-        help="Loader workers per process (default: all cores but one on a CPU; with GPUs, the "
-        "cores per process).",
-    ),
-    seed: int | None = typer.Option(None, help=_help("runtime.seed")),
-    checkpoint_every: float | None = typer.Option(
-        None,
-        help=_help("runtime.checkpoint_every", "Minutes between checkpoints (0: at epoch ends)."),
-    ),
-    max_steps: int | None = typer.Option(
-        None, help=_help("runtime.max_steps", "Stop after this many steps (0: no limit).")
-    ),
-    log_every: int | None = typer.Option(
-        None, help=_help("runtime.log_every", "Steps between metrics lines.")
-    ),
-    log_with: str | None = typer.Option(
-        None,
-        help=_help(
-            "runtime.log_with",
-            "Experiment tracker for the metrics and the configuration (each an extra):",
-        ),
-    ),
-    quiet: bool | None = typer.Option(
-        None, "--quiet/--no-quiet", help="Plain log lines instead of the live display."
-    ),
+    method: str | None = _option("model.method"),
+    backend: str | None = _option("data.backend"),
+    arch: str | None = _option("model.arch"),
+    cifar_stem: bool | None = _option("model.cifar_stem"),
+    vi_loss: str | None = _option("model.vi_loss"),
+    kappa_source: str | None = _option("model.kappa_source"),
+    kappa_param: str | None = _option("model.kappa_param"),
+    kappa_detach: bool | None = _option("model.kappa_detach"),
+    recipe: str | None = _option("data.recipe"),
+    size: int | None = _option("data.size"),
+    epochs: int | None = _option("optim.epochs"),
+    batch_size: int | None = _option("optim.batch_size"),
+    lr: float | None = _option("optim.lr"),
+    weight_decay: float | None = _option("optim.weight_decay"),
+    momentum: float | None = _option("optim.momentum"),
+    warmup_epochs: float | None = _option("optim.warmup_epochs"),
+    fix_pred_lr: bool | None = _option("optim.fix_pred_lr"),
+    precision: str | None = _option("runtime.precision"),
+    channels_last: bool | None = _option("model.channels_last"),
+    compile: bool | None = _option("runtime.compile"),
+    sync_bn: bool | None = _option("runtime.sync_bn"),
+    gpus: int | None = _option("runtime.gpus"),
+    cpu_processes: int | None = _option("runtime.cpu_processes"),
+    workers: int | None = _option("data.workers"),
+    seed: int | None = _option("runtime.seed"),
+    checkpoint_every: float | None = _option("runtime.checkpoint_every"),
+    max_steps: int | None = _option("runtime.max_steps"),
+    log_every: int | None = _option("runtime.log_every"),
+    log_with: str | None = _option("runtime.log_with"),
+    quiet: bool | None = _option("runtime.quiet"),
 ) -> None:
     """Pre-train a SimSiam or VI-SimSiam model; Ctrl-C checkpoints, --resume continues."""
     # These load torch and accelerate: imported once the options are parsed.
@@ -151,11 +105,8 @@ def pretrain(
     if data is not None and not is_demo_spec(data) and Path(data).exists():
         data = str(Path(data).resolve())  # config.toml must still find it from anywhere
     options = locals()
-    # Each parameter is named after its flag: --batch-size -> batch_size, DATA -> data.
-    overrides = {
-        path: options[flag.lstrip("-").replace("-", "_").lower()]
-        for flag, path in CLI_OPTIONS.items()
-    }
+    # tests/cli/test_pretrain_options.py checks that every flag has its parameter.
+    overrides = {path: options[_parameter(flag)] for flag, path in CLI_OPTIONS.items()}
     try:
         if resume is not None:
             if out is not None and out.resolve() != resume.resolve():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 # This module imports nothing heavy: the command line reads these names and defaults for
 # --help without loading torch. The modules that build the model import them from here.
@@ -31,42 +31,73 @@ class ModelConfig:
     matter for method "vi-simsiam" (docs/method.md section 2).
     """
 
-    method: str = "simsiam"
-    arch: str = "resnet18"
-    cifar_stem: bool = False
+    # metadata: how `visim pretrain` sets the field (flag, help, choices), in the keys
+    # visim.train.config.option() documents; spelled out here because models cannot import
+    # train. Fields without it are set from the TOML file only.
+    method: str = field(default="simsiam", metadata={"flag": "--method", "choices": METHODS})
+    arch: str = field(default="resnet18", metadata={"flag": "--arch", "choices": BACKBONE_ARCHS})
+    cifar_stem: bool = field(
+        default=False,
+        metadata={
+            "flag": "--cifar-stem",
+            "help": "3x3 stride-1 stem without max-pool, for small images.",
+        },
+    )
     proj_dim: int = 2048
     pred_hidden_dim: int = 512
     projector_layers: int | None = None
     # Defaults chosen on a validation split and confirmed at the full budget (docs/method.md
     # section 6): the paper's plain NLL trails SimSiam by ~20 kNN points and its kappa is a
     # coin; a head on the backbone ranks OOD images better but cost features at full budget.
-    vi_loss: str = "relative"  # how the NLL's gradient is split between encoder and kappa head
-    kappa_source: str = "predictor-hidden"
-    kappa_param: str = "moment"  # see kappa_head.KappaHead
-    kappa_detach: bool = False  # the head reads a detached input: it cannot shape the encoder
+    # How the NLL's gradient is split between encoder and kappa head.
+    vi_loss: str = field(
+        default="relative",
+        metadata={
+            "flag": "--vi-loss",
+            "help": "VI-SimSiam: nll trains on the full likelihood; relative and unweighted give "
+            "the encoder SimSiam-scale steps (weighted by relative kappa, or not) and fit kappa "
+            "beside them.",
+            "choices": VI_LOSSES,
+        },
+    )
+    kappa_source: str = field(
+        default="predictor-hidden",
+        metadata={
+            "flag": "--kappa-source",
+            "help": "What the kappa head reads:",
+            "choices": KAPPA_SOURCES,
+        },
+    )
+    # See kappa_head.KappaHead.
+    kappa_param: str = field(
+        default="moment",
+        metadata={
+            "flag": "--kappa-param",
+            "help": "How the kappa head gives kappa: softplus of its output, or the kappa whose "
+            "expected log(1 + cosine) it outputs:",
+            "choices": KAPPA_PARAMS,
+        },
+    )
+    # The head reads a detached input: it cannot shape the encoder.
+    kappa_detach: bool = field(
+        default=False,
+        metadata={"flag": "--kappa-detach", "help": "The kappa head reads a detached input."},
+    )
     kappa_floor: float = DEFAULT_KAPPA_FLOOR
     kappa_max: float | None = None
-    channels_last: bool = True
+    channels_last: bool = field(default=True, metadata={"flag": "--channels-last"})
 
     def __post_init__(self) -> None:
         problems = []
-        if self.method not in METHODS:
-            problems.append(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.arch not in BACKBONE_ARCHS:
-            problems.append(f"arch must be one of {BACKBONE_ARCHS}, got {self.arch!r}")
+        for f in fields(self):
+            value, choices = getattr(self, f.name), f.metadata.get("choices")
+            if choices is not None and value not in choices:
+                problems.append(f"{f.name} must be one of {choices}, got {value!r}")
         for name in ("proj_dim", "pred_hidden_dim"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be positive, got {getattr(self, name)}")
         if self.projector_layers is not None and self.projector_layers < 1:
             problems.append(f"projector_layers must be at least 1, got {self.projector_layers}")
-        if self.vi_loss not in VI_LOSSES:
-            problems.append(f"vi_loss must be one of {VI_LOSSES}, got {self.vi_loss!r}")
-        if self.kappa_param not in KAPPA_PARAMS:
-            problems.append(f"kappa_param must be one of {KAPPA_PARAMS}, got {self.kappa_param!r}")
-        if self.kappa_source not in KAPPA_SOURCES:
-            problems.append(
-                f"kappa_source must be one of {KAPPA_SOURCES}, got {self.kappa_source!r}"
-            )
         if self.kappa_floor < 0:
             problems.append(f"kappa_floor must be non-negative, got {self.kappa_floor}")
         if self.kappa_max is not None and self.kappa_max <= self.kappa_floor:

@@ -11,16 +11,12 @@ import dataclasses
 import sys
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from visim.models.model_config import (
-    BACKBONE_ARCHS,
-    KAPPA_PARAMS,
-    KAPPA_SOURCES,
-    METHODS,
-    VI_LOSSES,
     ModelConfig,
 )
 from visim.pipeline.augment.recipe import PRESETS, AugmentationRecipe, recipe_preset
@@ -39,48 +35,176 @@ class ConfigError(ValueError):
     """A bad option; the message is one line that names the option."""
 
 
+# Each option is described once, on its dataclass field (see option()); CLI_OPTIONS, CHOICES,
+# validate()'s bounds and `visim pretrain --help` are derived from there, so that a flag, its
+# help, its choices and its bounds cannot drift apart. The metadata keys (ModelConfig, which
+# cannot import this module, spells them as a plain dict):
+#   flag          how the command line sets it: "--lr", or "DATA" for the argument; a field
+#                 without one is set from the TOML file only
+#   help          the --help text; the choices and the default are appended to it
+#   show_default  False: --help leaves the default out
+#   choices       the names the value must be one of
+#   check         a Check of the value alone (None, where the field allows it, passes);
+#                 validate() checks what depends on several fields
+OPTION_KEYS = frozenset({"flag", "help", "show_default", "choices", "check"})
+
+
+@dataclass(frozen=True)
+class Check:
+    """A bound on a value, and how an error says it: "--lr must be " + wanted."""
+
+    ok: Callable[[Any], bool]
+    wanted: str
+
+
+def at_least(low: int, unit: str = "") -> Check:
+    return Check(lambda value: value >= low, f"at least {low}{unit}")
+
+
+POSITIVE = Check(lambda value: value > 0, "positive")
+
+
+def option(
+    default: Any,
+    *,
+    flag: str | None = None,
+    help: str = "",
+    choices: tuple[str, ...] | None = None,
+    check: Check | None = None,
+    show_default: bool = True,
+) -> Any:
+    """A dataclass field that carries its option metadata (the keys above)."""
+    metadata: dict[str, Any] = {"help": help} if help else {}
+    if flag is not None:
+        metadata["flag"] = flag
+    if choices is not None:
+        metadata["choices"] = choices
+    if check is not None:
+        metadata["check"] = check
+    if not show_default:
+        metadata["show_default"] = False
+    return field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    source: str = ""  # DATA: what the backend reads (unused by the synthetic backend)
-    backend: str = "torch"
-    recipe: str = "imagenet"  # augmentation preset: imagenet | cifar | small
-    size: int | None = None  # crop size; None keeps the preset's
+    # What the backend reads (unused by the synthetic backend).
+    source: str = option(
+        "",
+        flag="DATA",
+        help="What to train on: a .beton (ffcv), an image folder / IDX / CIFAR / .npz source or "
+        "'demo' (torch, dali); ignored by the synthetic backend. Taken from the run on --resume.",
+        show_default=False,
+    )
+    backend: str = option("torch", flag="--backend", choices=tuple(BACKENDS))
+    recipe: str = option(
+        "imagenet", flag="--recipe", help="Augmentation preset:", choices=tuple(PRESETS)
+    )
+    # Crop size; None keeps the preset's.
+    size: int | None = option(
+        None, flag="--size", help="Crop size in pixels (default: the recipe's)."
+    )
     # Loader workers per process; None follows the machine (pipeline.backends.loader_workers):
     # all cores but one on a CPU, the cores per process with GPUs.
-    workers: int | None = None
-    synthetic_samples: int = 10_000  # samples per epoch of the synthetic backend
+    workers: int | None = option(
+        None,
+        flag="--workers",
+        help="Loader workers per process (default: all cores but one on a CPU; with GPUs, the "
+        "cores per process).",
+        check=at_least(0),
+    )
+    synthetic_samples: int = option(10_000, check=at_least(1))  # per epoch of that backend
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    epochs: int = 100
-    batch_size: int = 512  # global: divided among the processes
-    lr: float = 0.05  # base LR, scaled by batch_size / 256
-    weight_decay: float = 1e-4
+    epochs: int = option(100, flag="--epochs", check=at_least(1))
+    # Global: divided among the processes.
+    batch_size: int = option(
+        512,
+        flag="--batch-size",
+        help="Global batch size, split over the processes.",
+        check=at_least(1),
+    )
+    # Base LR, scaled by batch_size / 256.
+    lr: float = option(0.05, flag="--lr", help="Base LR, times batch/256.", check=POSITIVE)
+    weight_decay: float = option(1e-4, flag="--weight-decay", check=at_least(0))
     # SimSiam decays every parameter, BN and biases included; False exempts them.
     decay_norm_and_bias: bool = True
-    momentum: float = 0.9
-    warmup_epochs: float = 0.0
-    fix_pred_lr: bool = True  # predictor (and kappa head) at the peak LR, no schedule
+    momentum: float = option(
+        0.9, flag="--momentum", check=Check(lambda value: 0 <= value < 1, "in [0, 1)")
+    )
+    # Bounded by epochs: validate() checks it.
+    warmup_epochs: float = option(
+        0.0, flag="--warmup-epochs", help="Linear warmup before the cosine decay."
+    )
+    # Predictor (and kappa head) at the peak LR, no schedule.
+    fix_pred_lr: bool = option(
+        True, flag="--fix-pred-lr", help="Predictor at the peak LR, unscheduled."
+    )
 
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    precision: str = "auto"
-    compile: bool = False
-    sync_bn: bool = False
-    gpus: int | None = None  # processes on this machine, one GPU each; None: 1, or the CPU
-    cpu_processes: int = 0  # > 0: train on the CPU in this many processes (gloo)
-    seed: int = 0
-    checkpoint_every: float = 30.0  # minutes between timed checkpoints; 0: epoch ends only
-    max_steps: int = 0  # stop after this many optimizer steps in all; 0: no limit
-    log_every: int = 50  # steps between metrics lines
+    precision: str = option(
+        "auto",
+        flag="--precision",
+        help="auto: bf16 (or fp16) on GPUs, fp32 on the CPU.",
+        choices=PRECISIONS,
+    )
+    compile: bool = option(False, flag="--compile", help="torch.compile the model.")
+    sync_bn: bool = option(False, flag="--sync-bn", help="SyncBatchNorm (GPUs).")
+    # Processes on this machine, one GPU each; None: 1, or the CPU.
+    gpus: int | None = option(
+        None,
+        flag="--gpus",
+        help="Processes on this machine, one GPU each (default: 1 GPU, or the CPU).",
+        check=at_least(1),
+    )
+    # > 0: train on the CPU in this many processes (gloo).
+    cpu_processes: int = option(
+        0,
+        flag="--cpu-processes",
+        help="Train on the CPU in this many processes (gloo), even where GPUs exist.",
+        check=at_least(0),
+        show_default=False,
+    )
+    seed: int = option(0, flag="--seed")
+    # Minutes between timed checkpoints; 0: epoch ends only.
+    checkpoint_every: float = option(
+        30.0,
+        flag="--checkpoint-every",
+        help="Minutes between checkpoints (0: at epoch ends).",
+        check=at_least(0, " minutes"),
+    )
+    # Stop after this many optimizer steps in all; 0: no limit.
+    max_steps: int = option(
+        0,
+        flag="--max-steps",
+        help="Stop after this many steps (0: no limit).",
+        check=at_least(0, " (0: no limit)"),
+    )
+    log_every: int = option(
+        50, flag="--log-every", help="Steps between metrics lines.", check=at_least(1)
+    )
     # An experiment tracker that gets every metrics line and the configuration: none |
     # tensorboard | wandb | mlflow | aim (each an extra: pip install 'visim[tensorboard]').
-    log_with: str = "none"
-    quiet: bool = False
-    max_nonfinite_steps: int = 5  # consecutive non-finite losses that stop the run
-    collapse_ratio: float = 0.2  # warn when std(z/|z|) < collapse_ratio / sqrt(proj_dim)
+    log_with: str = option(
+        "none",
+        flag="--log-with",
+        help="Experiment tracker for the metrics and the configuration (each an extra):",
+        choices=LOG_WITH_CHOICES,
+    )
+    quiet: bool = option(
+        False,
+        flag="--quiet",
+        help="Plain log lines instead of the live display.",
+        show_default=False,
+    )
+    # Consecutive non-finite losses that stop the run.
+    max_nonfinite_steps: int = option(5, check=at_least(1))
+    # Warn when std(z/|z|) < collapse_ratio / sqrt(proj_dim).
+    collapse_ratio: float = option(0.2, check=Check(lambda value: 0 < value < 1, "in (0, 1)"))
     # Test aid: each process writes fingerprints of the samples it trained on and of its final
     # parameters to RUN_DIR/debug, so tests can check sharding and replica agreement.
     record_samples: bool = False
@@ -102,65 +226,34 @@ class TrainConfig:
         return recipe_preset(self.data.recipe, size=self.data.size)
 
 
+# Section name -> its dataclass, e.g. "optim" -> OptimConfig.
+_SECTIONS: dict[str, type] = typing.get_type_hints(TrainConfig)
+
+# "section.field" -> the option metadata of that field (empty for fields without any).
+OPTIONS: dict[str, Mapping[str, Any]] = {
+    f"{section}.{f.name}": f.metadata
+    for section, kind in _SECTIONS.items()
+    for f in dataclasses.fields(kind)
+}
 # Command-line option -> "section.field". Error messages name options through this table.
 CLI_OPTIONS: dict[str, str] = {
-    "DATA": "data.source",
-    "--backend": "data.backend",
-    "--recipe": "data.recipe",
-    "--size": "data.size",
-    "--workers": "data.workers",
-    "--method": "model.method",
-    "--arch": "model.arch",
-    "--cifar-stem": "model.cifar_stem",
-    "--vi-loss": "model.vi_loss",
-    "--kappa-source": "model.kappa_source",
-    "--kappa-param": "model.kappa_param",
-    "--kappa-detach": "model.kappa_detach",
-    "--channels-last": "model.channels_last",
-    "--epochs": "optim.epochs",
-    "--batch-size": "optim.batch_size",
-    "--lr": "optim.lr",
-    "--weight-decay": "optim.weight_decay",
-    "--momentum": "optim.momentum",
-    "--warmup-epochs": "optim.warmup_epochs",
-    "--fix-pred-lr": "optim.fix_pred_lr",
-    "--precision": "runtime.precision",
-    "--compile": "runtime.compile",
-    "--sync-bn": "runtime.sync_bn",
-    "--gpus": "runtime.gpus",
-    "--cpu-processes": "runtime.cpu_processes",
-    "--seed": "runtime.seed",
-    "--checkpoint-every": "runtime.checkpoint_every",
-    "--max-steps": "runtime.max_steps",
-    "--log-every": "runtime.log_every",
-    "--log-with": "runtime.log_with",
-    "--quiet": "runtime.quiet",
+    meta["flag"]: path for path, meta in OPTIONS.items() if "flag" in meta
 }
 _OPTION_OF = {path: option for option, path in CLI_OPTIONS.items()}
+# Options whose value is a name from a fixed list.
+CHOICES: dict[str, tuple[str, ...]] = {
+    path: meta["choices"] for path, meta in OPTIONS.items() if "choices" in meta
+}
+# Options with a bound that validate() checks.
+_CHECKS: dict[str, Check] = {
+    path: meta["check"] for path, meta in OPTIONS.items() if "check" in meta
+}
 
 
 def option_name(path: str) -> str:
     """How a user sets `path` ("optim.batch_size"): its flag, else its TOML key."""
     section, key = path.split(".")
     return _OPTION_OF.get(path, f"[{section}] {key}")
-
-
-# Section name -> its dataclass, e.g. "optim" -> OptimConfig.
-_SECTIONS: dict[str, type] = typing.get_type_hints(TrainConfig)
-
-
-# Options whose value is a name from a fixed list.
-CHOICES: dict[str, tuple[str, ...]] = {
-    "data.backend": tuple(BACKENDS),
-    "data.recipe": tuple(PRESETS),
-    "model.method": METHODS,
-    "model.arch": BACKBONE_ARCHS,
-    "model.vi_loss": VI_LOSSES,
-    "model.kappa_source": KAPPA_SOURCES,
-    "model.kappa_param": KAPPA_PARAMS,
-    "runtime.precision": PRECISIONS,
-    "runtime.log_with": LOG_WITH_CHOICES,
-}
 
 
 def _coerce(value: Any, hint: Any, path: str) -> Any:
@@ -243,29 +336,17 @@ def dump_config(config: TrainConfig) -> str:
 
 def validate(config: TrainConfig) -> None:
     """ConfigError for the first value that cannot work, whatever the machine."""
-    d, o, r = config.data, config.optim, config.runtime
-    checks = [
-        (d.workers is None or d.workers >= 0, "data.workers", "at least 0"),
-        (d.synthetic_samples >= 1, "data.synthetic_samples", "at least 1"),
-        (o.epochs >= 1, "optim.epochs", "at least 1"),
-        (o.batch_size >= 1, "optim.batch_size", "at least 1"),
-        (o.lr > 0, "optim.lr", "positive"),
-        (o.weight_decay >= 0, "optim.weight_decay", "at least 0"),
-        (0 <= o.momentum < 1, "optim.momentum", "in [0, 1)"),
-        (0 <= o.warmup_epochs <= o.epochs, "optim.warmup_epochs", "in [0, --epochs]"),
-        (r.gpus is None or r.gpus >= 1, "runtime.gpus", "at least 1"),
-        (r.cpu_processes >= 0, "runtime.cpu_processes", "at least 0"),
-        (r.checkpoint_every >= 0, "runtime.checkpoint_every", "at least 0 minutes"),
-        (r.max_steps >= 0, "runtime.max_steps", "at least 0 (0: no limit)"),
-        (r.log_every >= 1, "runtime.log_every", "at least 1"),
-        (r.max_nonfinite_steps >= 1, "runtime.max_nonfinite_steps", "at least 1"),
-        (0 < r.collapse_ratio < 1, "runtime.collapse_ratio", "in (0, 1)"),
-    ]
-    for ok, path, wanted in checks:
-        if not ok:
-            section, key = path.split(".")
-            value = getattr(getattr(config, section), key)
-            raise ConfigError(f"{option_name(path)} must be {wanted}, got {value!r}")
+    for path, check in _CHECKS.items():
+        section, key = path.split(".")
+        value = getattr(getattr(config, section), key)
+        if value is not None and not check.ok(value):
+            raise ConfigError(f"{option_name(path)} must be {check.wanted}, got {value!r}")
+    o, r = config.optim, config.runtime
+    if not 0 <= o.warmup_epochs <= o.epochs:
+        raise ConfigError(
+            f"{option_name('optim.warmup_epochs')} must be in [0, --epochs], "
+            f"got {o.warmup_epochs!r}"
+        )
     if r.gpus is not None and r.cpu_processes:
         raise ConfigError("--gpus and --cpu-processes exclude each other: pick one")
     try:
