@@ -15,8 +15,7 @@ from visim.cli.embed import embed
 from visim.cli.eval import evaluate
 from visim.cli.pretrain import _parameter, pretrain
 from visim.train.config import CHOICES, CLI_OPTIONS, OPTIONS, TrainConfig
-from visim.train.evaluation.embed_settings import EmbedSettings
-from visim.train.evaluation.eval_settings import EvalSettings
+from visim.train.evaluation.eval_settings import EmbedSettings, EvalSettings
 
 # pretrain()'s parameters that say where the run goes, not how it trains.
 NOT_CONFIG = {"out", "config_file", "resume"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -77,7 +78,7 @@ def scaling(
     environment = measurement_environment()
     try:
         chosen_profile = resolve_profile(profile)
-        values = {
+        values: dict[str, Any] = {
             "dataset_sizes": None if sizes is None else integers("--sizes", sizes),
             "batch_sizes": None if batch_sizes is None else integers("--batch-sizes", batch_sizes),
             "backend": backend,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -28,7 +28,7 @@ def _parsed(option: str, value: str | None, parse) -> object:
     return None if value is None else parse(option, value)
 
 
-def _overrides(values: dict[str, object]) -> dict[str, object]:
+def _overrides(values: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 

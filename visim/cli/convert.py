@@ -29,8 +29,10 @@ from visim.pipeline.convert.worker_processes import WorkerDied
 from visim.pipeline.sources.base import AUTO_SPLIT, SPLITS, SourceError
 from visim.pipeline.sources.factory import open_split
 
-WriteMode = Enum("WriteMode", {mode: mode for mode in WRITE_MODES}, type=str)
-Split = Enum("Split", {split: split for split in (*SPLITS, AUTO_SPLIT)}, type=str)
+# Typer's choices, built from the pipeline's tuples so that those stay the one list (mypy
+# cannot see members made this way).
+WriteMode = Enum("WriteMode", {mode: mode for mode in WRITE_MODES}, type=str)  # type: ignore[misc]
+Split = Enum("Split", {s: s for s in (*SPLITS, AUTO_SPLIT)}, type=str)  # type: ignore[misc]
 SKIPPED_SHOWN = 10  # the manifest lists them all
 PHASE_LABELS = {"checking": "checking images", "writing": "writing"}
 

@@ -113,8 +113,9 @@ def print_summary(console: Console, result: EmbedResult) -> None:
         if not images:
             continue
         table = Table(title=title, title_justify="left")
-        for column, justify in (("kappa", "right"), ("index", "right"), ("class", "left")):
-            table.add_column(column, justify=justify)
+        table.add_column("kappa", justify="right")
+        table.add_column("index", justify="right")
+        table.add_column("class", justify="left")
         table.add_column("item", overflow="fold")
         for image in images:
             table.add_row(
