@@ -1,22 +1,20 @@
 """Write any ImageSource to an FFCV .beton plus its manifest, skipping unreadable images.
 
-Items that may be corrupt (image files) are decoded once up front, so a bad one never
-reaches FFCV's writer processes. Every image is shrunk to --max-resolution before FFCV sees
+Items that may be corrupt (image files) are decoded once up front (readable.py), so a bad
+one never reaches FFCV's writer processes. Every image is shrunk to --max-resolution before FFCV sees
 it (beton_writer.fit_within), so any shape encodes, a 1xN strip included; an image that FFCV's
 encoder still raises on is skipped and listed like an unreadable one, and the file is
 written again without it. Output goes to hidden temporary files in the target folder that
-are renamed only when complete: an interrupted run leaves nothing at the output path, and
-the temporaries of runs killed outright are removed by the next run to the same path.
+are renamed only when complete (temporaries.py): an interrupted run leaves nothing at the
+output path, and the temporaries of runs killed outright are removed by the next run to the
+same path.
 """
 
 from __future__ import annotations
 
-import glob
 import math
-import multiprocessing
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,29 +30,19 @@ from visim.pipeline.convert.manifest import (
     manifest_json,
     manifest_path,
 )
-from visim.pipeline.convert.worker_processes import (
-    WorkerDied,
-    leave_stops_to_parent,
-    stop_signals_blocked,
-)
-from visim.pipeline.sources.base import ImageSource, SourceError, UnreadableImage
+from visim.pipeline.convert.readable import ProgressCallback, find_readable, no_progress
+from visim.pipeline.convert.temporaries import publish, remove_stale_temporaries, temporary_path
+from visim.pipeline.convert.worker_processes import WorkerDied
+from visim.pipeline.sources.base import ImageSource, SourceError
 
 WRITE_MODES = ("smart", "jpg", "raw", "proportion")
 MIN_PAGE_SIZE = 1 << 23  # FFCV's default page; larger only when one raw image needs more
 MAX_PAGE_SIZE = 1 << 31  # FFCV's pages must stay below 4 GiB, and ours are powers of two
 # The largest max_resolution whose page holds two raw images (page_size below).
 MAX_RESOLUTION = math.isqrt(MAX_PAGE_SIZE // (2 * 3))
-SCAN_CHUNK = 32
 # Rewrites after FFCV's encoder rejected images: each leaves those out; more than this many
 # means the encoder fails on images in general, and the conversion stops.
 MAX_REWRITES = 8
-
-# (phase, done, total): phase is "checking" (decoding every file once) or "writing".
-ProgressCallback = Callable[[str, int, int], None]
-
-
-def _no_progress(phase: str, done: int, total: int) -> None:
-    """The default ProgressCallback: report nothing."""
 
 
 def default_workers() -> int:
@@ -132,58 +120,6 @@ class _LabelledImages:
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         return self.fit(self.source.load(index)), int(self.source.labels[index])
-
-
-def _problem(source: ImageSource, index: int) -> str | None:
-    """Why item `index` cannot be decoded, or None when it can."""
-    try:
-        source.load(index)
-    except UnreadableImage as error:
-        return error.reason
-    return None
-
-
-_scanned: ImageSource | None = None  # in each checking worker: the source it checks
-
-
-def _start_scan_worker(source: ImageSource) -> None:
-    global _scanned
-    leave_stops_to_parent()
-    _scanned = source
-
-
-def _scan_worker_problem(index: int) -> str | None:
-    if _scanned is None:
-        raise RuntimeError("a scan worker runs only after _start_scan_worker")
-    return _problem(_scanned, index)
-
-
-def _problems(source: ImageSource, workers: int) -> Iterator[str | None]:
-    """_problem() of every item, in order, decoded by `workers` processes."""
-    if workers == 1:
-        yield from (_problem(source, i) for i in range(len(source)))
-        return
-    with stop_signals_blocked():
-        pool = multiprocessing.Pool(workers, _start_scan_worker, (source,))
-    with pool:
-        yield from pool.imap(_scan_worker_problem, range(len(source)), chunksize=SCAN_CHUNK)
-
-
-def find_readable(
-    source: ImageSource, workers: int = 1, progress: ProgressCallback = _no_progress
-) -> tuple[list[int], list[dict[str, str]]]:
-    """(indices of decodable items, [{path, reason}] of the others)."""
-    if not source.items_may_fail:
-        return list(range(len(source))), []
-    readable, skipped = [], []
-    for index, problem in enumerate(_problems(source, workers)):
-        if problem is None:
-            readable.append(index)
-        else:
-            skipped.append({"path": source.describe(index), "reason": problem})
-        if index % SCAN_CHUNK == 0 or index == len(source) - 1:
-            progress("checking", index + 1, len(source))
-    return readable, skipped
 
 
 def _require_ffcv() -> None:
@@ -270,42 +206,6 @@ def _write_encodable(
     )
 
 
-def temporary_path(path: Path, pid: int | None = None) -> Path:
-    """Where `path` is written before it is complete: hidden, same folder, same filesystem,
-    named after the writing process."""
-    return path.with_name(f".{path.name}.tmp-{os.getpid() if pid is None else pid}")
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
-def remove_stale_temporaries(path: Path) -> None:
-    """Delete the temporaries of `path` whose writer is gone (killed outright, a crash)."""
-    pattern = temporary_path(path, pid=0).name.removesuffix("0")
-    for leftover in path.parent.glob(glob.escape(pattern) + "*"):
-        pid = leftover.name.removeprefix(pattern)
-        if pid.isdigit() and not _running(int(pid)):
-            leftover.unlink(missing_ok=True)
-
-
-def _publish(pairs: list[tuple[Path, Path]]) -> None:
-    """Rename each temporary into place, in order; no stop signal can split them."""
-    for temporary, _ in pairs:
-        # On disk before the rename, so a crash cannot leave a short file under the real name.
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-    with stop_signals_blocked():
-        for temporary, final in pairs:
-            os.replace(temporary, final)
-
-
 def convert_source(
     source: ImageSource,
     out: str | Path,
@@ -313,7 +213,7 @@ def convert_source(
     *,
     force: bool = False,
     strict: bool = False,
-    progress: ProgressCallback = _no_progress,
+    progress: ProgressCallback = no_progress,
 ) -> ConvertResult:
     """Write `source` to `out` (a .beton) and its manifest (same name, .json)."""
     settings = settings or WriteSettings()
@@ -343,7 +243,7 @@ def convert_source(
         manifest = _manifest(source, readable, skipped, settings)
         manifest_tmp.write_text(manifest_json(manifest))
         # The .beton last: where it exists, its manifest is beside it.
-        _publish([(manifest_tmp, manifest_out), (beton_tmp, out)])
+        publish([(manifest_tmp, manifest_out), (beton_tmp, out)])
     finally:
         for leftover in (beton_tmp, manifest_tmp):
             leftover.unlink(missing_ok=True)
