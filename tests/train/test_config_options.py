@@ -13,7 +13,6 @@ from visim.pipeline.backends.loader_spec import LoaderSpec
 from visim.train.config import (
     CHOICES,
     CLI_OPTIONS,
-    OPTION_KEYS,
     OPTIONS,
     ConfigError,
     TrainConfig,
@@ -22,6 +21,7 @@ from visim.train.config import (
     validate,
 )
 from visim.train.loop import _ProcessRun
+from visim.train.option_fields import OPTION_KEYS
 
 DEFAULTS = TrainConfig()
 

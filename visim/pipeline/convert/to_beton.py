@@ -1,10 +1,10 @@
 """Write any ImageSource to an FFCV .beton plus its manifest, skipping unreadable images.
 
 Items that may be corrupt (image files) are decoded once up front (readable.py), so a bad
-one never reaches FFCV's writer processes. Every image is shrunk to --max-resolution before FFCV sees
-it (beton_writer.fit_within), so any shape encodes, a 1xN strip included; an image that FFCV's
-encoder still raises on is skipped and listed like an unreadable one, and the file is
-written again without it. Output goes to hidden temporary files in the target folder that
+one never reaches FFCV's writer processes. Every image is shrunk to --max-resolution before
+FFCV sees it (beton_writer.fit_within), so any shape encodes, a 1xN strip included; an image
+that FFCV's encoder still raises on is skipped and listed like an unreadable one, and the
+file is written again without it. Output goes to hidden temporary files in the target folder that
 are renamed only when complete (temporaries.py): an interrupted run leaves nothing at the
 output path, and the temporaries of runs killed outright are removed by the next run to the
 same path.

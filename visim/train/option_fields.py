@@ -1,0 +1,59 @@
+"""Configuration fields that describe their own option: flag, help, choices and bound.
+
+Each option is described once, on its dataclass field (see option()); config.py derives
+CLI_OPTIONS, CHOICES and validate()'s bounds from there, and `visim pretrain --help` too, so
+that a flag, its help, its choices and its bounds cannot drift apart. The metadata keys
+(ModelConfig, which cannot import train, spells them as a plain dict):
+  flag          how the command line sets it: "--lr", or "DATA" for the argument; a field
+                without one is set from the TOML file only
+  help          the --help text; the choices and the default are appended to it
+  show_default  False: --help leaves the default out
+  choices       the names the value must be one of
+  check         a Check of the value alone (None, where the field allows it, passes);
+                validate() checks what depends on several fields
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+OPTION_KEYS = frozenset({"flag", "help", "show_default", "choices", "check"})
+
+
+@dataclass(frozen=True)
+class Check:
+    """A bound on a value, and how an error says it: "--lr must be " + wanted."""
+
+    ok: Callable[[Any], bool]
+    wanted: str
+
+
+def at_least(low: int, unit: str = "") -> Check:
+    return Check(lambda value: value >= low, f"at least {low}{unit}")
+
+
+POSITIVE = Check(lambda value: value > 0, "positive")
+
+
+def option(
+    default: Any,
+    *,
+    flag: str | None = None,
+    help: str = "",
+    choices: tuple[str, ...] | None = None,
+    check: Check | None = None,
+    show_default: bool = True,
+) -> Any:
+    """A dataclass field that carries its option metadata (the keys above)."""
+    metadata: dict[str, Any] = {"help": help} if help else {}
+    if flag is not None:
+        metadata["flag"] = flag
+    if choices is not None:
+        metadata["choices"] = choices
+    if check is not None:
+        metadata["check"] = check
+    if not show_default:
+        metadata["show_default"] = False
+    return field(default=default, metadata=metadata)
