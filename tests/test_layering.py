@@ -9,6 +9,9 @@ a function-local one included: an import inside a function is still a dependency
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,9 +96,19 @@ def imports_of(name: str, path: Path, modules: dict[str, Path], module_level: bo
     return found
 
 
-def import_graph(root: Path, module_level: bool, package: str = "visim") -> dict[str, set[str]]:
+def _parse_graph(root: Path, module_level: bool, package: str) -> dict[str, set[str]]:
     modules = module_names(root, package)
     return {name: imports_of(name, path, modules, module_level) for name, path in modules.items()}
+
+
+def import_graph(root: Path, module_level: bool, package: str = "visim") -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, parsed in an interpreter of its own:
+    CPython 3.11's ast.parse can fail with "AST constructor recursion depth mismatch" once
+    something earlier in the process has left the ast module's depth counter off (an error
+    path, or another thread: cpython#106905), and the test suite runs much before this."""
+    args = [sys.executable, __file__, str(root), str(int(module_level)), package]
+    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    return {name: set(targets) for name, targets in json.loads(done.stdout).items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -255,3 +268,8 @@ FORBIDDEN_IMPORTS = {
 def test_each_forbidden_import_is_named(tiny_package, module, text, violation):
     (tiny_package / "pkg" / module).write_text(text + "\n")
     assert layer_violations(import_graph(tiny_package, False, "pkg"), "pkg") == [violation]
+
+
+if __name__ == "__main__":  # import_graph's parser: root, module_level (0/1), package
+    graph = _parse_graph(Path(sys.argv[1]), bool(int(sys.argv[2])), sys.argv[3])
+    print(json.dumps({name: sorted(targets) for name, targets in graph.items()}))

@@ -15,9 +15,8 @@ import torch
 
 from visim.pipeline.augment.batched import augment_colors_and_normalize
 from visim.pipeline.augment.compiled_color_stage import CompiledColorStage, compiled_color_stage
-from visim.pipeline.augment.recipe import AugmentationRecipe
+from visim.pipeline.augment.recipe import VIEWS, AugmentationRecipe
 
-VIEWS = 2
 WARMUP_CALLS = 3
 
 

@@ -53,7 +53,8 @@ from visim.pipeline.augment.keyed_random import view_key
 LINE, BLURRED = 0, 1
 RING = 2
 
-BLUR_TAIL_TOLERANCE = np.float32(blur_taps.BLUR_TAIL_TOLERANCE)
+# The float32 copy of blur_taps.BLUR_TAIL_TOLERANCE that the kernels compare against.
+BLUR_TAIL_TOLERANCE_F32 = np.float32(blur_taps.BLUR_TAIL_TOLERANCE)
 
 
 def scratch_rows_shape(size: int, kernel_size: int) -> tuple[int, int, int]:
@@ -135,7 +136,7 @@ def augment_view(view, params, solarize_threshold, rows, weights):
     radius = 0
     if blur:
         gaussian_weights(np.float32(params[ColorSlot.BLUR_SIGMA]), weights)
-        radius = blur_radius(weights, BLUR_TAIL_TOLERANCE)
+        radius = blur_radius(weights, BLUR_TAIL_TOLERANCE_F32)
     for row in range(size):
         load_pixels(view[row], r, g, b)
         if jitter:

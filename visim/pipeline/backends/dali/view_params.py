@@ -29,9 +29,7 @@ from visim.pipeline.augment.batched_color_ops import gaussian_kernels
 from visim.pipeline.augment.blur_taps import BLUR_TAIL_TOLERANCE, blur_radius
 from visim.pipeline.augment.crop_box import CROP_ATTEMPTS, DRAWS_PER_ATTEMPT, crop_box
 from visim.pipeline.augment.random_streams import stream_seed
-from visim.pipeline.augment.recipe import AugmentationRecipe
-
-VIEWS = 2
+from visim.pipeline.augment.recipe import VIEWS, AugmentationRecipe
 
 
 class DaliColumn(IntEnum):

@@ -25,8 +25,7 @@ from ffcv.pipeline.operation import Operation
 from ffcv.pipeline.state import State
 
 from visim.pipeline.augment.crop_box import CROP_ATTEMPTS, DRAWS_PER_ATTEMPT, crop_box
-
-VIEWS = 2
+from visim.pipeline.augment.recipe import VIEWS
 
 
 def uniform_crop_draws() -> np.ndarray:
