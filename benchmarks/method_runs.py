@@ -40,6 +40,8 @@ CONFIGURATIONS: dict[str, list[str]] = {
     "vi-unweighted-moment": vi("unweighted", "moment"),
     "vi-relative-moment-backbone": vi("relative", "moment", "backbone"),
     "vi-relative-moment-projector": vi("relative", "moment", "projector"),
+    "vi-relative-prototype": vi("relative", "prototype"),
+    "vi-relative-prototype-backbone": vi("relative", "prototype", "backbone"),
 }
 OOD = "demo:4000:0"  # its test split: 1,000 coloured shapes, nothing like the clothing
 KAPPA_VIEWS = 8

@@ -11,9 +11,11 @@ BACKBONE_ARCHS = ("resnet18", "resnet34", "resnet50")  # torchvision's names
 # Where the kappa head reads from: the predictor's hidden activation, z, or the backbone
 # features.
 KAPPA_SOURCES = ("predictor-hidden", "projector", "backbone")
-# How the kappa head's linear output becomes kappa: softplus(raw), or the kappa whose expected
-# log(1 + c) is raw (kappa_head.KappaHead says why).
-KAPPA_PARAMS = ("softplus", "moment")
+# How the kappa head's output becomes kappa: softplus(raw), the kappa whose expected
+# log(1 + c) is raw, or that with raw a sum of bumps around learned prototypes of the
+# features, so that kappa falls back to the uniform prior's away from the training images
+# (kappa_head.KappaHead says why).
+KAPPA_PARAMS = ("softplus", "moment", "prototype")
 # How VI-SimSiam's likelihood gradient is shared between encoder and kappa head (losses.py).
 VI_LOSSES = ("nll", "relative", "unweighted")
 # kappa only starts to shape the distribution on the scale of (d - 1) / 2 (it enters through
@@ -73,8 +75,9 @@ class ModelConfig:
         default="moment",
         metadata={
             "flag": "--kappa-param",
-            "help": "How the kappa head gives kappa: softplus of its output, or the kappa whose "
-            "expected log(1 + cosine) it outputs:",
+            "help": "How the kappa head gives kappa: softplus of its output, the kappa whose "
+            "expected log(1 + cosine) it outputs, or that output made of bumps around learned "
+            "feature prototypes (low kappa far from the training images):",
             "choices": KAPPA_PARAMS,
         },
     )
