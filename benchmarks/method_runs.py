@@ -42,6 +42,12 @@ CONFIGURATIONS: dict[str, list[str]] = {
     "vi-relative-moment-projector": vi("relative", "moment", "projector"),
     "vi-relative-prototype": vi("relative", "prototype"),
     "vi-relative-prototype-backbone": vi("relative", "prototype", "backbone"),
+    "vi-relative-moment-support": vi(
+        "relative", "moment", "predictor-hidden", "--kappa-support", "bank"
+    ),
+    "vi-relative-moment-backbone-support": vi(
+        "relative", "moment", "backbone", "--kappa-support", "bank"
+    ),
 }
 OOD = "demo:4000:0"  # its test split: 1,000 coloured shapes, nothing like the clothing
 KAPPA_VIEWS = 8

@@ -73,6 +73,7 @@ def pretrain(
     kappa_source: str | None = _option("model.kappa_source"),
     kappa_param: str | None = _option("model.kappa_param"),
     kappa_detach: bool | None = _option("model.kappa_detach"),
+    kappa_support: str | None = _option("model.kappa_support"),
     recipe: str | None = _option("data.recipe"),
     size: int | None = _option("data.size"),
     epochs: int | None = _option("optim.epochs"),

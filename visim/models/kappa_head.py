@@ -42,6 +42,22 @@ def kappa_from_moment(moment: torch.Tensor, dim: int) -> torch.Tensor:
     return kappa.to(moment.dtype)
 
 
+def moment_of_kappa(kappa: torch.Tensor, dim: int) -> torch.Tensor:
+    """E[log(1 + mu.x)] under the Power Spherical of concentration kappa on S^{dim-1},
+    elementwise: the inverse of kappa_from_moment (float64 inside, kappa's dtype out)."""
+    beta = 0.5 * (dim - 1)
+    alpha = beta + kappa.double()
+    return (math.log(2.0) + torch.digamma(alpha) - torch.digamma(alpha + beta)).to(kappa.dtype)
+
+
+def supported_kappa(kappa: torch.Tensor, support: torch.Tensor, dim: int, floor: float):
+    """The kappa whose expected log(1 + c) is `support` (in (0, 1], [B]) times kappa's:
+    kappa itself at support 1, falling towards the uniform prior's as support falls
+    (docs/method.md section 2.4); never below floor."""
+    moment = support.double() * moment_of_kappa(kappa, dim).double()
+    return kappa_from_moment(moment, dim).clamp(min=floor).to(kappa.dtype)
+
+
 def maximum_likelihood_kappa(cosines: torch.Tensor, dim: int) -> torch.Tensor:
     """The one kappa under which cosines [..., n] (each a mu.x on S^{dim-1}) are likeliest: [...].
 

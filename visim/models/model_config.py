@@ -16,6 +16,9 @@ KAPPA_SOURCES = ("predictor-hidden", "projector", "backbone")
 # features, so that kappa falls back to the uniform prior's away from the training images
 # (kappa_head.KappaHead says why).
 KAPPA_PARAMS = ("softplus", "moment", "prototype")
+# What kappa falls back from away from the training images: nothing, or a bank of recent
+# training views' backbone features (feature_support.FeatureSupport says how).
+KAPPA_SUPPORTS = ("none", "bank")
 # How VI-SimSiam's likelihood gradient is shared between encoder and kappa head (losses.py).
 VI_LOSSES = ("nll", "relative", "unweighted")
 # kappa only starts to shape the distribution on the scale of (d - 1) / 2 (it enters through
@@ -79,6 +82,15 @@ class ModelConfig:
             "expected log(1 + cosine) it outputs, or that output made of bumps around learned "
             "feature prototypes (low kappa far from the training images):",
             "choices": KAPPA_PARAMS,
+        },
+    )
+    kappa_support: str = field(
+        default="none",
+        metadata={
+            "flag": "--kappa-support",
+            "help": "What kappa falls back from, towards the uniform prior, on images unlike "
+            "the training images: nothing, or a bank of recent training views' features:",
+            "choices": KAPPA_SUPPORTS,
         },
     )
     # The head reads a detached input: it cannot shape the encoder.

@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from visim.models.backbones import build_backbone
+from visim.models.feature_support import FeatureSupport
 from visim.models.heads import Predictor, Projector
-from visim.models.kappa_head import KappaHead
+from visim.models.kappa_head import KappaHead, supported_kappa
 from visim.models.losses import simsiam_loss, vi_simsiam_loss
 from visim.models.model_config import ModelConfig
 
@@ -53,6 +54,9 @@ class SiameseModel(nn.Module):
                 param=config.kappa_param,
                 sphere_dim=config.proj_dim,
             )
+        self.kappa_support: FeatureSupport | None = None
+        if config.method == "vi-simsiam" and config.kappa_support == "bank":
+            self.kappa_support = FeatureSupport(self.backbone.feature_dim)
 
     @property
     def feature_dim(self) -> int:
@@ -82,12 +86,21 @@ class SiameseModel(nn.Module):
             # kappa is fitted to the encoder's output without steering it: otherwise the
             # encoder is rewarded for encoding how predictable a view is (docs/method.md).
             source = source.detach()
-        return features, z, p, self.kappa_head(source)
+        kappa = self.kappa_head(source)
+        if self.kappa_support is not None and not self.training:
+            # Training views make the bank, so in training their support is 1 by definition;
+            # outside training kappa falls back towards the prior away from them.
+            kappa = supported_kappa(
+                kappa, self.kappa_support(features), self.config.proj_dim, self.config.kappa_floor
+            )
+        return features, z, p, kappa
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> SiameseOutput:
         # The views go through separately, as in SimSiam, so each BN normalises one view's batch.
         features1, z1, p1, kappa1 = self._embed(x1)
         features2, z2, p2, kappa2 = self._embed(x2)
+        if self.kappa_support is not None and self.training:
+            self.kappa_support.observe(features1, features2)
         return SiameseOutput(p1, p2, z1, z2, kappa1, kappa2, features1, features2)
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
