@@ -61,6 +61,7 @@ def test_a_loaded_support_reads_as_the_saved_one():
     support.observe(unit_rows(12, 6))
     support.observe(unit_rows(12, 7))
     loaded = FeatureSupport(DIM, size=16, neighbours=2)
+    loaded.observe(unit_rows(3, 9))  # a used module: its own count must give way
     loaded.load_state_dict(support.state_dict())
     queries = unit_rows(5, 8)
     torch.testing.assert_close(loaded(queries), support(queries))

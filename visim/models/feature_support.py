@@ -60,6 +60,10 @@ class FeatureSupport(nn.Module):
         # buffer every step would make every step wait for the accelerator.
         self._inserted: int | None = None
 
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._inserted = None  # the loaded buffer is the truth now
+
     def _count(self) -> int:
         if self._inserted is None:
             self._inserted = int(self.inserted)
