@@ -12,7 +12,10 @@ from visim.models.siamese import build_model
 @pytest.mark.parametrize("method", ["simsiam", "vi-simsiam"])
 @pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16-autocast"])
 def test_the_forward_compiles_without_graph_breaks(method, autocast):
-    model = build_model(ModelConfig(method=method, arch="resnet18", proj_dim=32, pred_hidden_dim=8))
+    config = ModelConfig(
+        method=method, arch="resnet18", proj_dim=32, pred_hidden_dim=8, kappa_support="bank"
+    )
+    model = build_model(config)  # in training mode: VI-SimSiam's forward fills its bank
     views = [
         torch.randn(4, 3, 32, 32).contiguous(memory_format=torch.channels_last) for _ in range(2)
     ]

@@ -33,7 +33,9 @@ class FeatureSupport(nn.Module):
     The bank, its fill count and the reference cosine are buffers: they are saved with the
     weights, so a loaded model reads kappa with the support it was trained with. Under DDP
     every process inserts the same number of rows per step, and the buffers broadcast from
-    rank 0 at each forward keep one bank for all.
+    rank 0 at each forward keep one bank for all. Every decision on the fill count is a tensor
+    operation, never a Python branch: no step waits for the accelerator to report the count,
+    and torch.compile traces the forward as one graph.
     """
 
     bank: torch.Tensor  # [size, dim] unit backbone features of recent training views
@@ -56,31 +58,26 @@ class FeatureSupport(nn.Module):
         self.register_buffer("bank", torch.zeros(size, dim))
         self.register_buffer("inserted", torch.zeros((), dtype=torch.int64))
         self.register_buffer("reference", torch.ones(()))
-        # `inserted` mirrored on the host, read from the buffer once per process: reading the
-        # buffer every step would make every step wait for the accelerator.
-        self._inserted: int | None = None
 
-    def _load_from_state_dict(self, *args, **kwargs) -> None:
-        super()._load_from_state_dict(*args, **kwargs)
-        self._inserted = None  # the loaded buffer is the truth now
-
-    def _count(self) -> int:
-        if self._inserted is None:
-            self._inserted = int(self.inserted)
-        return self._inserted
+    def _comparable(self) -> torch.Tensor:
+        """bool scalar: the bank holds enough rows to compare with."""
+        return self.inserted >= self.neighbours
 
     def _neighbour_cosine(self, unit: torch.Tensor) -> torch.Tensor:
-        """Mean cosine of each row of unit [B, dim] to its k nearest bank rows: [B]."""
-        filled = self.bank[: min(self._count(), self.size)]
-        return (unit @ filled.T).topk(self.neighbours, dim=1).values.mean(dim=1)
+        """Mean cosine of each row of unit [B, dim] to its k nearest filled bank rows: [B]
+        (meaningless while the bank holds fewer than k rows)."""
+        filled = torch.arange(self.size, device=unit.device) < self.inserted
+        # Below any cosine: rows not filled yet are never among the nearest.
+        cosine = (unit @ self.bank.T).masked_fill(~filled, -2.0)
+        return cosine.topk(self.neighbours, dim=1).values.mean(dim=1)
 
     @torch.no_grad()
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         with autocast_disabled(features.device):
-            if self._count() < self.neighbours:  # nothing to compare with yet
-                return torch.ones(len(features), device=features.device)
             cosine = self._neighbour_cosine(F.normalize(features.float(), dim=-1))
-            return torch.exp(self.sharpness * (cosine - self.reference).clamp(max=0.0))
+            support = torch.exp(self.sharpness * (cosine - self.reference).clamp(max=0.0))
+            # Nothing to compare with yet: every image is supported.
+            return torch.where(self._comparable(), support, torch.ones_like(support))
 
     @torch.no_grad()
     def observe(self, *views: torch.Tensor) -> None:
@@ -89,20 +86,19 @@ class FeatureSupport(nn.Module):
         meets its sibling)."""
         with autocast_disabled(views[0].device):
             units = [F.normalize(v.detach().float(), dim=-1) for v in views]
-            if self._count() >= self.neighbours:
-                median = torch.cat([self._neighbour_cosine(u) for u in units]).median()
-                if self._count() < self.size:  # the first fills: follow the bank quickly
-                    self.reference.copy_(median)
-                else:
-                    self.reference.lerp_(median, 1 - REFERENCE_MOMENTUM)
+            median = torch.cat([self._neighbour_cosine(u) for u in units]).median()
+            # While the bank fills, the reference follows it at once; then slowly.
+            followed = torch.where(
+                self.inserted < self.size,
+                median,
+                torch.lerp(self.reference, median, 1 - REFERENCE_MOMENTUM),
+            )
+            self.reference.copy_(torch.where(self._comparable(), followed, self.reference))
             for unit in units:
                 self._insert(unit)
 
     def _insert(self, unit: torch.Tensor) -> None:
         unit = unit[-self.size :]  # a batch larger than the bank keeps its last rows
-        start = self._count() % self.size
-        head = min(len(unit), self.size - start)
-        self.bank[start : start + head] = unit[:head]
-        self.bank[: len(unit) - head] = unit[head:]  # wrapped around
-        self._inserted = self._count() + len(unit)
-        self.inserted.fill_(self._inserted)
+        slots = (self.inserted + torch.arange(len(unit), device=unit.device)) % self.size
+        self.bank.index_copy_(0, slots, unit)
+        self.inserted.add_(len(unit))
