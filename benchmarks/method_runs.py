@@ -17,12 +17,15 @@ import time
 from pathlib import Path
 
 
-def vi(loss: str, param: str, source: str = "predictor-hidden", *more: str) -> list[str]:
+def vi(
+    loss: str, param: str, source: str = "predictor-hidden", support: str = "none", *more: str
+) -> list[str]:
     """VI-SimSiam's options with every objective choice spelled out, so that a row keeps its
-    meaning when a default changes."""
+    meaning when a default changes (rows recorded before --kappa-support existed ran with
+    "none")."""
     return [
         *("--method", "vi-simsiam", "--vi-loss", loss, "--kappa-param", param),
-        *("--kappa-source", source, *more),
+        *("--kappa-source", source, "--kappa-support", support, *more),
     ]
 
 
@@ -34,20 +37,20 @@ CONFIGURATIONS: dict[str, list[str]] = {
     "vi-nll-moment": vi("nll", "moment"),
     "vi-relative": vi("relative", "softplus"),
     "vi-relative-moment": vi("relative", "moment"),
-    "vi-relative-moment-detach": vi("relative", "moment", "predictor-hidden", "--kappa-detach"),
-    "vi-relative-detach": vi("relative", "softplus", "predictor-hidden", "--kappa-detach"),
-    "vi-unweighted-moment-detach": vi("unweighted", "moment", "predictor-hidden", "--kappa-detach"),
+    "vi-relative-moment-detach": vi(
+        "relative", "moment", "predictor-hidden", "none", "--kappa-detach"
+    ),
+    "vi-relative-detach": vi("relative", "softplus", "predictor-hidden", "none", "--kappa-detach"),
+    "vi-unweighted-moment-detach": vi(
+        "unweighted", "moment", "predictor-hidden", "none", "--kappa-detach"
+    ),
     "vi-unweighted-moment": vi("unweighted", "moment"),
     "vi-relative-moment-backbone": vi("relative", "moment", "backbone"),
     "vi-relative-moment-projector": vi("relative", "moment", "projector"),
     "vi-relative-prototype": vi("relative", "prototype"),
     "vi-relative-prototype-backbone": vi("relative", "prototype", "backbone"),
-    "vi-relative-moment-support": vi(
-        "relative", "moment", "predictor-hidden", "--kappa-support", "bank"
-    ),
-    "vi-relative-moment-backbone-support": vi(
-        "relative", "moment", "backbone", "--kappa-support", "bank"
-    ),
+    "vi-relative-moment-support": vi("relative", "moment", "predictor-hidden", "bank"),
+    "vi-relative-moment-backbone-support": vi("relative", "moment", "backbone", "bank"),
 }
 OOD = "demo:4000:0"  # its test split: 1,000 coloured shapes, nothing like the clothing
 KAPPA_VIEWS = 8

@@ -61,7 +61,7 @@ def test_a_loaded_support_reads_as_the_saved_one():
     support.observe(unit_rows(12, 6))
     support.observe(unit_rows(12, 7))
     loaded = FeatureSupport(DIM, size=16, neighbours=2)
-    loaded.observe(unit_rows(3, 9))  # a used module: its own count must give way
+    loaded.observe(unit_rows(3, 9))  # a used module: its own state must give way
     loaded.load_state_dict(support.state_dict())
     queries = unit_rows(5, 8)
     torch.testing.assert_close(loaded(queries), support(queries))
@@ -112,6 +112,8 @@ def test_the_model_fills_the_bank_in_training_and_applies_it_outside():
     assert (kappa <= head_kappa * (1 + 1e-5)).all()
 
 
-def test_simsiam_and_the_default_have_no_support():
+def test_vi_simsiam_has_the_bank_by_default_and_simsiam_never():
+    assert isinstance(build_model(ModelConfig(method="vi-simsiam")).kappa_support, FeatureSupport)
+    none = ModelConfig(method="vi-simsiam", kappa_support="none")
+    assert build_model(none).kappa_support is None
     assert build_model(ModelConfig(method="simsiam", kappa_support="bank")).kappa_support is None
-    assert build_model(ModelConfig(method="vi-simsiam")).kappa_support is None

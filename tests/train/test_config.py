@@ -106,3 +106,18 @@ def test_resume_refuses_options_the_checkpoint_depends_on(tmp_path, overrides):
     run_dir.write_config(TrainConfig())
     with pytest.raises(ConfigError, match="cannot change when resuming"):
         resumed_config(run_dir, overrides)
+
+
+def test_a_run_made_before_a_field_existed_reads_it_as_visim_did_then(tmp_path):
+    """kappa_support came after runs were made; such a run trained with none, whatever the
+    default is now, and its weights only load into a model without the bank."""
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.write_config(TrainConfig())
+    text = run_dir.config.read_text()
+    run_dir.config.write_text(
+        "\n".join(line for line in text.splitlines() if not line.startswith("kappa_support"))
+    )
+    assert run_dir.load_config().model.kappa_support == "none"
+    written = apply_overrides(TrainConfig(), {"model.kappa_support": "bank"})
+    run_dir.write_config(written)
+    assert run_dir.load_config() == written

@@ -84,8 +84,10 @@ class ModelConfig:
             "choices": KAPPA_PARAMS,
         },
     )
+    # The bank: kappa's in vs out AUROC 0.712 -> 0.883 at the full budget, features unchanged
+    # (docs/method.md section 6).
     kappa_support: str = field(
-        default="none",
+        default="bank",
         metadata={
             "flag": "--kappa-support",
             "help": "What kappa falls back from, towards the uniform prior, on images unlike "

@@ -17,10 +17,18 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from visim.models.model_config import ModelConfig
 from visim.train.atomic_write import write_text_atomically
 from visim.train.checkpoint import latest_checkpoint
 from visim.train.config import TrainConfig, dump_config, load_config
 from visim.train.environment import environment_report
+
+# What a run's config.toml means where it lacks a field: visim writes every field that has a
+# value, so a missing one (not None today) was added after the run was made, and the run
+# trained as visim did before the field existed, not with today's default (its weights would
+# not even load into today's default model). A field whose default changes after it was added
+# needs no entry: runs name it.
+_STORED_CONFIG_BASE = TrainConfig(model=ModelConfig(kappa_support="none"))
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,7 @@ class RunDir:
         return latest_checkpoint(self.checkpoints)
 
     def load_config(self) -> TrainConfig:
-        return load_config(self.config)
+        return load_config(self.config, base=_STORED_CONFIG_BASE)
 
     def write_config(self, config: TrainConfig) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
