@@ -46,6 +46,17 @@ RELATIVE_MOMENT = {
     "kappa_source": "backbone",
     **NO_SUPPORT,
 }
+# What every row's options are laid over besides the demo's configuration: the demo's budget
+# when this screen began, so that rows keep their meaning when the demo's own budget changes.
+SCREEN_BASE = {"optim": {"epochs": 8, "clip_grad_norm": None}}
+NLL_MOMENT_SUPPORT = {**RELATIVE_MOMENT, "vi_loss": "nll", "kappa_support": "bank"}
+
+
+def _longer(epochs: int, **optim: object) -> dict:
+    """The demo's configuration (NLL, moment head on the backbone, bank) trained longer."""
+    return {"model": NLL_MOMENT_SUPPORT, "optim": {"epochs": epochs, **optim}}
+
+
 CONFIGURATIONS: dict[str, dict] = {
     "paper": {"model": PAPER},
     "relative-moment": {"model": RELATIVE_MOMENT},
@@ -54,13 +65,22 @@ CONFIGURATIONS: dict[str, dict] = {
     "simsiam-lr0.5": {"model": {"method": "simsiam"}, "optim": {"lr": 0.5}},
     "simsiam": {"model": {"method": "simsiam"}},
     "nll-moment": {"model": {**RELATIVE_MOMENT, "vi_loss": "nll"}},
-    "nll-moment-support": {"model": {**RELATIVE_MOMENT, "vi_loss": "nll", "kappa_support": "bank"}},
+    "nll-moment-support": {"model": NLL_MOMENT_SUPPORT},
+    "nll-moment-support-16ep": _longer(16),
+    # 24 epochs diverged (kNN 16.0, median kappa 0.01), and so did a 16-epoch demo run (its
+    # loss jumped from -1208 to +342534 at step ~770 of 992): the rows below test what stops it.
+    "nll-moment-support-24ep": _longer(24),
+    "nll-moment-support-24ep-pred-decay": _longer(24, fix_pred_lr=False),
+    "nll-moment-support-16ep-clip25": _longer(16, clip_grad_norm=25.0),
+    "nll-moment-support-16ep-clip50": _longer(16, clip_grad_norm=50.0),
+    "nll-moment-support-24ep-clip25": _longer(24, clip_grad_norm=25.0),
+    "nll-moment-support-24ep-clip50": _longer(24, clip_grad_norm=50.0),
 }
 
 
 def run_configuration(name: str, out: Path) -> dict:
     settings = DemoSettings(out=out / name, backend="torch", quiet=True)
-    base = demo_train_config(settings, "torch")
+    base = config_from_dict(SCREEN_BASE, base=demo_train_config(settings, "torch"))
     config = config_from_dict(CONFIGURATIONS[name], base=base, origin=name)
     run_dir = settings.run_dir
     if run_dir.exists():
@@ -76,8 +96,11 @@ def run_configuration(name: str, out: Path) -> dict:
     ]
     seconds = {"pretrain": visim(pretrain), "eval": visim(evaluate)}
     report = json.loads((run_dir / "eval" / "eval.json").read_text())
+    env = environment_report()
     return {
         "overrides": CONFIGURATIONS[name],
+        # Rows accumulate over machines and commits: each says where its seconds come from.
+        "ran_on": {"cpu": env.get("cpu_model", "not recorded"), "commit": env["git_commit"]},
         "commands": ["visim " + " ".join(pretrain), "visim " + " ".join(evaluate)],
         "seconds": seconds,
         "random_init": report["results"]["random_init"],
@@ -107,16 +130,18 @@ def markdown(summary: dict) -> str:
         "# `visim demo` configurations screened on a validation draw of the demo set",
         "",
         "The demo's pre-training (ResNet-18, 32 px crops of the `small` recipe, projector 512, "
-        "predictor bottleneck 128, batch 64, 8 epochs of demo:4000:0, torch backend) with the "
+        "predictor bottleneck 128, batch 64, 8 epochs of demo:4000:0, no gradient clipping, torch "
+        "backend) with the "
         "options each row names; evaluated as the demo evaluates (kNN k = 20, linear probe), "
         f"but on the test split of {VALIDATION}, never on the demo's own test images. OOD: "
         "Fashion-MNIST's test split. Accuracies in %.",
         "",
-        "| configuration | options | random-init kNN top-1 |",
-        "|---|---|---:|",
+        "| configuration | options | random-init kNN top-1 | ran on (CPU, visim commit) |",
+        "|---|---|---:|---|",
         *(
             f"| {name} | `{json.dumps(row['overrides'])}` | "
-            f"{100 * row['random_init']['knn']['top1']:.1f} |"
+            f"{100 * row['random_init']['knn']['top1']:.1f} | "
+            f"{row['ran_on']['cpu']}, {row['ran_on']['commit'][:12]} |"
             for name, row in runs.items()
         ),
         "",

@@ -89,6 +89,7 @@ OUT_OF_BOUNDS = {
     "optim.lr": 0.0,
     "optim.weight_decay": -1e-4,
     "optim.momentum": 1.0,
+    "optim.clip_grad_norm": 0.0,
     "runtime.gpus": 0,
     "runtime.cpu_processes": -1,
     "runtime.checkpoint_every": -1.0,

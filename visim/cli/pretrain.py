@@ -83,6 +83,7 @@ def pretrain(
     momentum: float | None = _option("optim.momentum"),
     warmup_epochs: float | None = _option("optim.warmup_epochs"),
     fix_pred_lr: bool | None = _option("optim.fix_pred_lr"),
+    clip_grad_norm: float | None = _option("optim.clip_grad_norm"),
     precision: str | None = _option("runtime.precision"),
     channels_last: bool | None = _option("model.channels_last"),
     compile: bool | None = _option("runtime.compile"),

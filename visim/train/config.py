@@ -88,6 +88,15 @@ class OptimConfig:
     warmup_epochs: float = option(
         0.0, flag="--warmup-epochs", help="Linear warmup before the cosine decay."
     )
+    # Rescales the gradient of every trained parameter, all together, to at most this L2 norm
+    # before each step; None: never. VI-SimSiam's full likelihood scales a step by kappa, which
+    # is unbounded: one bad batch late in a run can then wreck the network (docs/method.md 2.1).
+    clip_grad_norm: float | None = option(
+        None,
+        flag="--clip-grad-norm",
+        help="Clip the global gradient norm to this (default: no clipping).",
+        check=POSITIVE,
+    )
     # Predictor (and kappa head) at the peak LR, no schedule.
     fix_pred_lr: bool = option(
         True, flag="--fix-pred-lr", help="Predictor at the peak LR, unscheduled."

@@ -377,6 +377,11 @@ class _ProcessRun:
         # Read only on log steps, which are sync points anyway. Under fp16 the gradients are
         # still scaled here, so the norm is divided by the scale to stay comparable.
         grad_norm = self._encoder_grad_norm() if log_step else math.nan
+        clip = self.config.optim.clip_grad_norm
+        if clip is not None:
+            # Unscales fp16 gradients first; a non-finite norm makes every gradient NaN, which
+            # the guard below then skips. Logged norms above are the unclipped ones.
+            self.accelerator.clip_grad_norm_(self.model.parameters(), clip)
         lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.guard.check(loss, self.model.parameters(), step=self.position.step + 1)
         self.optimizer.step()  # a no-op where the guard found a non-finite value
