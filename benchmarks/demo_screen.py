@@ -124,6 +124,10 @@ def main() -> None:
     print(markdown(summary))
 
 
+def _short(commit: str) -> str:
+    return commit[:12] + (" with uncommitted changes" if commit.endswith("-dirty") else "")
+
+
 def markdown(summary: dict) -> str:
     runs = summary["runs"]
     lines = [
@@ -141,7 +145,7 @@ def markdown(summary: dict) -> str:
         *(
             f"| {name} | `{json.dumps(row['overrides'])}` | "
             f"{100 * row['random_init']['knn']['top1']:.1f} | "
-            f"{row['ran_on']['cpu']}, {row['ran_on']['commit'][:12]} |"
+            f"{row['ran_on']['cpu']}, {_short(row['ran_on']['commit'])} |"
             for name, row in runs.items()
         ),
         "",
