@@ -74,7 +74,6 @@ CONFIGURATIONS: dict[str, dict] = {
     "nll-moment-support-16ep-clip25": _longer(16, clip_grad_norm=25.0),
     "nll-moment-support-16ep-clip50": _longer(16, clip_grad_norm=50.0),
     "nll-moment-support-24ep-clip25": _longer(24, clip_grad_norm=25.0),
-    "nll-moment-support-24ep-clip50": _longer(24, clip_grad_norm=50.0),
 }
 
 
@@ -134,9 +133,9 @@ def markdown(summary: dict) -> str:
         "# `visim demo` configurations screened on a validation draw of the demo set",
         "",
         "The demo's pre-training (ResNet-18, 32 px crops of the `small` recipe, projector 512, "
-        "predictor bottleneck 128, batch 64, 8 epochs of demo:4000:0, no gradient clipping, torch "
-        "backend) with the "
-        "options each row names; evaluated as the demo evaluates (kNN k = 20, linear probe), "
+        "predictor bottleneck 128, batch 64, 8 epochs of demo:4000:0, no gradient clipping, "
+        "torch backend) with the options each row names; evaluated as the demo evaluates "
+        "(kNN k = 20, linear probe), "
         f"but on the test split of {VALIDATION}, never on the demo's own test images. OOD: "
         "Fashion-MNIST's test split. Accuracies in %.",
         "",

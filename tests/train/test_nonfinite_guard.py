@@ -22,8 +22,10 @@ def snapshot(model, optimizer) -> list[torch.Tensor]:
     return tensors + [optimizer.state[p]["momentum_buffer"].clone() for p in model.parameters()]
 
 
-def train(model, optimizer, guard, inputs, poison=(), poison_grad=()):
-    """One step per input; NaN loss on the steps in `poison`, an inf gradient in poison_grad."""
+def train(model, optimizer, guard, inputs, poison=(), poison_grad=(), clip=None):
+    """One step per input; NaN loss on the steps in `poison`, an inf gradient in poison_grad;
+    with `clip`, the gradients are clipped and the guard judges the norm clipping returned,
+    as the training loop does."""
     for step, x in enumerate(inputs, start=1):
         loss = model(x).pow(2).mean()
         if step in poison:
@@ -31,7 +33,8 @@ def train(model, optimizer, guard, inputs, poison=(), poison_grad=()):
         loss.backward()
         if step in poison_grad:
             next(model.parameters()).grad[0, 0] = math.inf
-        guard.check(loss, model.parameters(), step=step)
+        norm = None if clip is None else torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        guard.check(loss, model.parameters(), step=step, gradient_norm=norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
@@ -57,6 +60,22 @@ def test_skipped_steps_change_no_parameter_or_momentum_and_are_counted():
         assert torch.equal(a, b)
     assert guard.read().total == 2
     train(model, optimizer, guard, xs[4:])
+    assert not torch.equal(before[0], next(model.parameters()))
+
+
+def test_with_clipping_an_inf_gradient_still_skips_the_step():
+    # The guard is handed the norm clipping returned (infinite here) and reads no gradient
+    # itself: that norm alone must make it skip the step.
+    model, optimizer = model_and_optimizer()
+    guard = guard_for(optimizer)
+    xs = inputs(3)
+    train(model, optimizer, guard, xs[:1], clip=0.1)
+    before = snapshot(model, optimizer)
+    train(model, optimizer, guard, xs[1:2], poison_grad={1}, clip=0.1)
+    for a, b in zip(before, snapshot(model, optimizer), strict=True):
+        assert torch.equal(a, b)
+    assert guard.read().total == 1
+    train(model, optimizer, guard, xs[2:], clip=0.1)
     assert not torch.equal(before[0], next(model.parameters()))
 
 

@@ -378,12 +378,18 @@ class _ProcessRun:
         # still scaled here, so the norm is divided by the scale to stay comparable.
         grad_norm = self._encoder_grad_norm() if log_step else math.nan
         clip = self.config.optim.clip_grad_norm
-        if clip is not None:
-            # Unscales fp16 gradients first; a non-finite norm makes every gradient NaN, which
-            # the guard below then skips. Logged norms above are the unclipped ones.
+        # Clipping unscales fp16 gradients first, and returns the norm before clipping: the
+        # guard judges that one (a non-finite norm skips the step) instead of reading every
+        # gradient again. Logged norms above are the unclipped ones too.
+        unclipped_norm = (
             self.accelerator.clip_grad_norm_(self.model.parameters(), clip)
+            if clip is not None
+            else None
+        )
         lrs = [group["lr"] for group in self.optimizer.param_groups]
-        self.guard.check(loss, self.model.parameters(), step=self.position.step + 1)
+        self.guard.check(
+            loss, self.model.parameters(), step=self.position.step + 1, gradient_norm=unclipped_norm
+        )
         self.optimizer.step()  # a no-op where the guard found a non-finite value
         self.optimizer.zero_grad(set_to_none=True)
         # Skipped steps advance the schedule too: the LR stays a function of the step.

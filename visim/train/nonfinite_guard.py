@@ -60,18 +60,28 @@ class NonfiniteGuard:
         self._limit_step = torch.full((), NO_STEP, dtype=torch.int64, device=self.device)
 
     def check(
-        self, loss: torch.Tensor, parameters: Iterable[torch.nn.Parameter], step: int
+        self,
+        loss: torch.Tensor,
+        parameters: Iterable[torch.nn.Parameter],
+        step: int,
+        gradient_norm: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Decide whether optimizer step `step` (1-based) is skipped, after backward and before
-        optimizer.step(); returns the device flag (float32 0 or 1). Never waits for the device."""
+        optimizer.step(); returns the device flag (float32 0 or 1). Never waits for the device.
+        gradient_norm: the total norm of `parameters`' gradients where the caller has it already
+        (gradient clipping computes it), so that they are not read a second time."""
         found = torch.logical_not(torch.isfinite(loss.detach()))
         if not self.scaler_skips:
-            gradients = [p.grad for p in parameters if p.grad is not None]
-            if gradients:
+            if gradient_norm is None:
+                gradients = [p.grad for p in parameters if p.grad is not None]
+                if gradients:
+                    gradient_norm = torch.nn.utils.get_total_norm(
+                        gradients, error_if_nonfinite=False
+                    )
+            if gradient_norm is not None:
                 # One fused pass over every gradient: a NaN or inf anywhere makes the norm
                 # non-finite (so does a norm beyond float32's range, as unusable as a NaN).
-                norm = torch.nn.utils.get_total_norm(gradients, error_if_nonfinite=False)
-                found = found | torch.logical_not(torch.isfinite(norm))
+                found = found | torch.logical_not(torch.isfinite(gradient_norm))
         found = found.to(torch.float32)
         if self.all_reduce_sum is not None:
             found = self.all_reduce_sum(found).clamp(max=1.0)
