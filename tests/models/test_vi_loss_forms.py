@@ -46,6 +46,7 @@ def test_the_kappa_gradient_is_the_likelihoods_in_every_form(form):
         ("nll", lambda k: k),  # dl/dc = -kappa / (1 + c)
         ("relative", lambda k: k / k.mean()),
         ("unweighted", lambda k: torch.ones_like(k)),
+        ("mean-kappa", lambda k: k.mean().expand_as(k)),
     ],
 )
 def test_the_encoders_gradient_through_the_cosine_is_the_forms_weight_over_one_plus_c(form, weight):

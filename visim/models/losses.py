@@ -4,7 +4,7 @@ The stop-gradient on the targets lives here, so no caller can forget it, and eve
 computed in float32 (float64 stays float64) with autocast disabled.
 
 VI-SimSiam's per-sample objective is a function of the cosine c = mu.t and of kappa, in one of
-three forms (VI_LOSSES); each has the value of the negative log-likelihood
+four forms (VI_LOSSES); each has the value of the negative log-likelihood
 l = log N(kappa, d) - kappa log(1 + c), so logs read the same whichever trains:
 
 - "nll": l itself (the paper's objective). dl/dc = -kappa / (1 + c), so the encoder's gradient
@@ -14,6 +14,8 @@ l = log N(kappa, d) - kappa log(1 + c), so logs read the same whichever trains:
   on sg(c), so the likelihood shapes kappa but not the alignment's scale.
 - "unweighted": as "relative" with w = 1: the alignment is SimSiam's up to the monotone
   log(1 + c), and kappa is fitted beside it.
+- "mean-kappa": as "relative" with w = sg(mean kappa over the batch): the NLL's step size,
+  which grows with kappa, without its per-image weights.
 """
 
 from __future__ import annotations
@@ -91,7 +93,12 @@ def vi_sample_losses(
     if form == "nll":
         return log_norm - kappa * torch.log1p(cosine)
     fit = log_norm - kappa * torch.log1p(cosine.detach())  # gradient to kappa only
-    weight = 1.0 if form == "unweighted" else kappa.detach() / kappa.detach().mean()
+    held = kappa.detach()
+    weight = {
+        "relative": held / held.mean(),
+        "unweighted": torch.ones_like(held),
+        "mean-kappa": held.mean().expand_as(held),
+    }[form]
     alignment = -weight * torch.log1p(cosine)  # gradient to the encoder only
     # alignment - sg(alignment) is 0 in value: the sum keeps the NLL's value for the logs.
     return fit + (alignment - alignment.detach())

@@ -3,7 +3,9 @@ import pytest
 
 from visim.pipeline.sources.base import SourceError
 from visim.pipeline.sources.demo import DEFAULT_TRAIN_IMAGES, DemoSource, parse_demo_spec
+from visim.pipeline.sources.demo_shapes import TEXTURES, draw_demo_image_with_factors
 from visim.pipeline.sources.factory import open_source
+from visim.train.evaluation.ranking_metrics import auroc
 
 
 def test_the_default_demo_set():
@@ -57,3 +59,23 @@ def test_color_alone_does_not_tell_the_class():
     distances = ((test_colors[:, None] - centres[None]) ** 2).sum(-1)
     accuracy = (distances.argmin(1) == test.labels).mean()
     assert accuracy < 0.25  # chance is 0.1
+
+
+def test_factors_describe_the_image_load_draws():
+    """factors() draws the image load() gives again: its light or dark background shows in
+    the pixels, and every factor stays in the range it is drawn from."""
+    source = DemoSource(400, seed=3)
+    images = [source.load(i) for i in range(len(source))]
+    factors = [source.factors(i) for i in range(len(source))]
+    again = draw_demo_image_with_factors(np.random.default_rng([3, 0, 7]), int(source.labels[7]))
+    assert (again[0] == images[7]).all() and again[1] == factors[7]
+    # HSV value (the brightest channel) of the border, where the shape rarely reaches.
+    border = [np.concatenate([im[:3].reshape(-1, 3), im[-3:].reshape(-1, 3)]).max(1).mean()
+              for im in images]  # fmt: skip
+    light = np.array([f.light_background for f in factors])
+    assert 0.3 < light.mean() < 0.7
+    assert auroc(np.array(border), light) > 0.95
+    assert {f.texture for f in factors} == set(TEXTURES)
+    radius, noise = np.array([f.radius for f in factors]), np.array([f.noise for f in factors])
+    assert radius.min() >= 0.22 and radius.max() <= 0.38
+    assert noise.min() >= 0 and noise.max() <= 0.06

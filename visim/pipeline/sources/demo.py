@@ -10,7 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from visim.pipeline.sources.base import SPLITS, ImageSource, SourceError, check_split
-from visim.pipeline.sources.demo_shapes import DEMO_CLASSES, draw_demo_image
+from visim.pipeline.sources.demo_shapes import (
+    DEMO_CLASSES,
+    DemoFactors,
+    draw_demo_image,
+    draw_demo_image_with_factors,
+)
 
 DEMO_IMAGE_SIZE = 64
 DEFAULT_TRAIN_IMAGES = 4000
@@ -54,11 +59,19 @@ class DemoSource(ImageSource):
         self.labels = np.arange(count, dtype=np.int64) % len(DEMO_CLASSES)
 
     def load(self, index: int) -> np.ndarray:
+        return draw_demo_image(self._rng(index), int(self.labels[index]), DEMO_IMAGE_SIZE)
+
+    def factors(self, index: int) -> DemoFactors:
+        """What was drawn for image `index` besides its class (its pixels are drawn again)."""
+        return draw_demo_image_with_factors(
+            self._rng(index), int(self.labels[index]), DEMO_IMAGE_SIZE
+        )[1]
+
+    def _rng(self, index: int) -> np.random.Generator:
         if not 0 <= index < len(self):
             raise IndexError(f"demo image {index} out of range [0, {len(self)})")
         # One generator per image: any image can be drawn alone, in any order, by any worker.
-        rng = np.random.default_rng([self.seed, SPLITS.index(self.split), index])
-        return draw_demo_image(rng, int(self.labels[index]), DEMO_IMAGE_SIZE)
+        return np.random.default_rng([self.seed, SPLITS.index(self.split), index])
 
     def describe(self, index: int) -> str:
         return f"{self.location}[{self.split}][{index}]"

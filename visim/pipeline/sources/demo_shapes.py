@@ -4,12 +4,15 @@ Ten classes = five shapes x two styles (solid, outline). Everything else is draw
 per image: position, size, rotation, aspect, colours, background texture and pixel noise.
 So the class lies in the geometry alone: colour and texture statistics, which even an
 untrained network picks up, say nothing about it, while SimSiam's crops, flips and colour
-changes keep it - the invariance pre-training has to learn.
+changes keep it - the invariance pre-training has to learn. `draw_demo_image_with_factors`
+also says what was drawn, for analyses of what a model's outputs follow
+(benchmarks/demo_kappa_factors.py).
 """
 
 from __future__ import annotations
 
 import colorsys
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -19,6 +22,16 @@ STYLES = ("solid", "outline")
 DEMO_CLASSES = [f"{style} {shape}" for shape in SHAPES for style in STYLES]
 TEXTURES = ("flat", "gradient", "stripes", "checker", "blobs")
 SUPERSAMPLE = 4  # shapes are drawn this many times larger, then averaged down: anti-aliasing
+
+
+@dataclass(frozen=True)
+class DemoFactors:
+    """What was drawn at random for one demo image besides its class."""
+
+    light_background: bool  # a light background with a dark shape, else the reverse
+    texture: str  # one of TEXTURES
+    radius: float  # the shape's size: its far points' distance from its centre / image side
+    noise: float  # std of the pixel noise, on [0, 1] intensities
 
 
 def _polygon(shape: str, radius: float) -> np.ndarray:
@@ -39,11 +52,13 @@ def _polygon(shape: str, radius: float) -> np.ndarray:
     return np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
 
 
-def _shape_mask(rng: np.random.Generator, label: int, size: int) -> np.ndarray:
-    """Coverage float [size, size] in [0, 1] of the class's shape, randomly placed."""
+def _shape_mask(rng: np.random.Generator, label: int, size: int) -> tuple[np.ndarray, float]:
+    """(coverage float [size, size] in [0, 1] of the class's shape, randomly placed; its radius
+    as a fraction of the image side)."""
     shape, style = SHAPES[label // len(STYLES)], STYLES[label % len(STYLES)]
     big = size * SUPERSAMPLE
-    radius = rng.uniform(0.22, 0.38) * big
+    radius_fraction = rng.uniform(0.22, 0.38)
+    radius = radius_fraction * big
     centre = rng.uniform(radius, big - radius, size=2)
     width = max(2 * SUPERSAMPLE, round(rng.uniform(0.12, 0.2) * radius))
     canvas = Image.new("L", (big, big), 0)
@@ -62,12 +77,11 @@ def _shape_mask(rng: np.random.Generator, label: int, size: int) -> np.ndarray:
         points = [tuple(p) for p in points + centre]
         draw.polygon(points, fill=fill, outline=outline, width=width)
     small = canvas.resize((size, size), Image.Resampling.BOX)
-    return np.asarray(small, dtype=np.float32) / 255
+    return np.asarray(small, dtype=np.float32) / 255, radius_fraction
 
 
-def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
+def _texture(rng: np.random.Generator, size: int, kind: str) -> np.ndarray:
     """Mixing weights float [size, size] in [0, 1] between two background colours."""
-    kind = TEXTURES[rng.integers(len(TEXTURES))]
     y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
     angle = rng.uniform(0, 2 * np.pi)
     along = x * np.cos(angle) + y * np.sin(angle)
@@ -93,6 +107,13 @@ def _color(hue: float, saturation: float, value: float) -> np.ndarray:
 
 def draw_demo_image(rng: np.random.Generator, label: int, size: int = 64) -> np.ndarray:
     """One demo image of class `label` as uint8 [size, size, 3]."""
+    return draw_demo_image_with_factors(rng, label, size)[0]
+
+
+def draw_demo_image_with_factors(
+    rng: np.random.Generator, label: int, size: int = 64
+) -> tuple[np.ndarray, DemoFactors]:
+    """draw_demo_image's image, and the factors it drew. Both consume `rng` identically."""
     hue, light_background = rng.uniform(), rng.uniform() < 0.5
     value = rng.uniform(0.6, 1.0) if light_background else rng.uniform(0.05, 0.45)
     background = _color(hue, rng.uniform(0, 0.8), value)
@@ -103,9 +124,12 @@ def draw_demo_image(rng: np.random.Generator, label: int, size: int = 64) -> np.
         rng.uniform(0.3, 1.0),
         rng.uniform(0.05, 0.4) if light_background else rng.uniform(0.6, 1.0),
     )
-    weight = _texture(rng, size)[:, :, None]
+    texture = TEXTURES[rng.integers(len(TEXTURES))]
+    weight = _texture(rng, size, texture)[:, :, None]
     image = background * (1 - weight) + second * weight
-    mask = _shape_mask(rng, label, size)[:, :, None]
-    image = image * (1 - mask) + foreground * mask
-    image += rng.normal(0, rng.uniform(0, 0.06), size=image.shape).astype(np.float32)
-    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+    mask, radius = _shape_mask(rng, label, size)
+    image = image * (1 - mask[:, :, None]) + foreground * mask[:, :, None]
+    noise = rng.uniform(0, 0.06)
+    image += rng.normal(0, noise, size=image.shape).astype(np.float32)
+    factors = DemoFactors(bool(light_background), texture, float(radius), float(noise))
+    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8), factors
