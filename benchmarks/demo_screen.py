@@ -52,9 +52,18 @@ SCREEN_BASE = {"optim": {"epochs": 8, "clip_grad_norm": None}}
 NLL_MOMENT_SUPPORT = {**RELATIVE_MOMENT, "vi_loss": "nll", "kappa_support": "bank"}
 
 
-def _longer(epochs: int, **optim: object) -> dict:
-    """The demo's configuration (NLL, moment head on the backbone, bank) trained longer."""
-    return {"model": NLL_MOMENT_SUPPORT, "optim": {"epochs": epochs, **optim}}
+def _longer(
+    epochs: int, model: dict | None = None, seed: int | None = None, **optim: object
+) -> dict:
+    """The demo's configuration (NLL, moment head on the backbone, bank) trained longer, with
+    the `model` options changed and another training seed where given."""
+    configuration = {
+        "model": {**NLL_MOMENT_SUPPORT, **(model or {})},
+        "optim": {"epochs": epochs, **optim},
+    }
+    if seed is not None:
+        configuration["runtime"] = {"seed": seed}
+    return configuration
 
 
 CONFIGURATIONS: dict[str, dict] = {
@@ -76,32 +85,24 @@ CONFIGURATIONS: dict[str, dict] = {
     "nll-moment-support-24ep-clip25": _longer(24, clip_grad_norm=25.0),
     # On the backbone, kappa followed the background's lightness (benchmarks/demo_kappa_factors.md);
     # the predictor's hidden layer, the pre-training default, sits after the projector.
-    "nll-moment-support-16ep-clip25-predictor-hidden": {
-        "model": {**NLL_MOMENT_SUPPORT, "kappa_source": "predictor-hidden"},
-        "optim": {"epochs": 16, "clip_grad_norm": 25.0},
-    },
+    "nll-moment-support-16ep-clip25-predictor-hidden": _longer(
+        16, {"kappa_source": "predictor-hidden"}, clip_grad_norm=25.0
+    ),
     # The head's likelihood gradient reaches the backbone it reads, rewarding features that
     # predict a view's agreement (docs/method.md 2.3); detached, it only reads them.
-    "nll-moment-support-16ep-clip25-detach": {
-        "model": {**NLL_MOMENT_SUPPORT, "kappa_detach": True},
-        "optim": {"epochs": 16, "clip_grad_norm": 25.0},
-    },
+    "nll-moment-support-16ep-clip25-detach": _longer(
+        16, {"kappa_detach": True}, clip_grad_norm=25.0
+    ),
     # The NLL weighs each image's alignment by its own kappa, so images whose views already
     # agree are pulled together hardest; mean-kappa keeps the NLL's step size, weights alike.
-    "mean-kappa-moment-support-16ep-clip25": {
-        "model": {**NLL_MOMENT_SUPPORT, "vi_loss": "mean-kappa"},
-        "optim": {"epochs": 16, "clip_grad_norm": 25.0},
-    },
+    "mean-kappa-moment-support-16ep-clip25": _longer(
+        16, {"vi_loss": "mean-kappa"}, clip_grad_norm=25.0
+    ),
     # The same two with another training seed: how far one run's kappa AUROCs can be trusted.
-    "nll-moment-support-16ep-clip25-seed1": {
-        **_longer(16, clip_grad_norm=25.0),
-        "runtime": {"seed": 1},
-    },
-    "mean-kappa-moment-support-16ep-clip25-seed1": {
-        "model": {**NLL_MOMENT_SUPPORT, "vi_loss": "mean-kappa"},
-        "optim": {"epochs": 16, "clip_grad_norm": 25.0},
-        "runtime": {"seed": 1},
-    },
+    "nll-moment-support-16ep-clip25-seed1": _longer(16, seed=1, clip_grad_norm=25.0),
+    "mean-kappa-moment-support-16ep-clip25-seed1": _longer(
+        16, {"vi_loss": "mean-kappa"}, seed=1, clip_grad_norm=25.0
+    ),
 }
 
 

@@ -93,12 +93,14 @@ def vi_sample_losses(
     if form == "nll":
         return log_norm - kappa * torch.log1p(cosine)
     fit = log_norm - kappa * torch.log1p(cosine.detach())  # gradient to kappa only
+    # Only the form's own weight is computed: this runs at every training step.
     held = kappa.detach()
-    weight = {
-        "relative": held / held.mean(),
-        "unweighted": torch.ones_like(held),
-        "mean-kappa": held.mean().expand_as(held),
-    }[form]
+    if form == "unweighted":
+        weight = torch.ones_like(held)
+    elif form == "mean-kappa":
+        weight = held.mean().expand_as(held)
+    else:  # relative
+        weight = held / held.mean()
     alignment = -weight * torch.log1p(cosine)  # gradient to the encoder only
     # alignment - sg(alignment) is 0 in value: the sum keeps the NLL's value for the logs.
     return fit + (alignment - alignment.detach())
