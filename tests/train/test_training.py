@@ -11,12 +11,12 @@ from conftest import tiny_config, train_here
 from safetensors.torch import load_file
 
 from visim.models.siamese import SiameseModel, build_model
+from visim.stop_signals import GracefulStop
 from visim.train.checkpoint import checkpoint_paths, load_checkpoint
 from visim.train.metrics import combine_processes, read_metrics
 from visim.train.progress import status_text
 from visim.train.run_dir import RunDir
 from visim.train.schedule import lr_factor, peak_lr
-from visim.train.signals import GracefulStop
 
 
 @pytest.mark.parametrize("method", ["simsiam", "vi-simsiam"])

@@ -14,6 +14,9 @@ places make that unsafe:
 Anywhere else the first Ctrl-C raises KeyboardInterrupt as usual, so that a command stops its
 workers and removes what it half wrote before it exits. Exactly one line is printed: the
 command's own (report_interrupt), or else "error: interrupted" when the process exits.
+Where a command drives worker processes itself, it replaces this handler while it works, so
+that the signal is only noted and raised at points of its own choosing (pretraining's
+GracefulStop, a conversion's stop_points).
 
 SIGTERM (kill, a scheduler) stops a command that writes files the way Ctrl-C does, so that it
 cleans up too (sigterm_interrupts).

@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
 
 from visim.pipeline.torch_threads import kept_torch_threads, set_torch_threads
+from visim.stop_signals import STOP_SIGNALS, GracefulStop
 from visim.train.config import ConfigError, TrainConfig
 from visim.train.loop import train_process
 from visim.train.preflight import ProcessPlan, preflight
 from visim.train.run_dir import RunDir
-from visim.train.signals import STOP_SIGNALS, GracefulStop
 
 EXIT_BAD_OPTION = 2
 # After one worker fails, how long the others get to finish before they are killed: a

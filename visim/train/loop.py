@@ -33,6 +33,7 @@ from visim.pipeline.backends.loader_spec import LoaderSpec
 from visim.pipeline.backends.loader_workers import resolve_loader_workers
 from visim.pipeline.backends.registry import make_loader
 from visim.pipeline.indexed_device import indexed_device
+from visim.stop_signals import GracefulStop
 from visim.train.checkpoint import (
     NoUsableCheckpoint,
     Position,
@@ -57,7 +58,6 @@ from visim.train.progress import make_display
 from visim.train.run_dir import RunDir
 from visim.train.sample_record import SampleRecord
 from visim.train.schedule import apply_scheduled_lr, build_scheduler
-from visim.train.signals import GracefulStop
 from visim.train.tracking import init_trackers, scalars
 from visim.train.training_curves import write_training_curves
 
@@ -319,9 +319,8 @@ class _ProcessRun:
                 break
             data_wait = time.perf_counter() - waited_from
             log_step = (self.position.step + 1) % self.config.runtime.log_every == 0
-            output, loss, lrs, grad_norm = self._step(batch, log_step)
+            output, lrs, grad_norm = self._step(batch, log_step, data_wait)
             self.position = self._advanced(self.position)
-            self.window.add_step(loss, data_wait)
             self.samples.add(batch)
             self.display.advance(epoch=self.position.epoch, batch=self.position.batch)
             # Where the host reads the device; the run's course is decided there.
@@ -366,11 +365,11 @@ class _ProcessRun:
         return Position(position.epoch, position.batch + 1, position.step + 1)
 
     def _step(
-        self, batch: Batch, log_step: bool
-    ) -> tuple[SiameseOutput, torch.Tensor, list[float], float]:
-        """One optimizer step, skipped on the device when the loss or a gradient is not finite:
-        (output, loss as a device scalar, LRs used, the encoder's gradient norm on a log step,
-        else NaN). Nothing here waits for the device except that norm on a log step."""
+        self, batch: Batch, log_step: bool, data_wait: float
+    ) -> tuple[SiameseOutput, list[float], float]:
+        """One optimizer step, skipped on the device when the loss or a gradient is not finite,
+        added to the metrics window: (output, LRs used, the encoder's gradient norm on a log
+        step, else NaN). Nothing here waits for the device except that norm on a log step."""
         output = self.trained_model(batch.view1, batch.view2)
         loss = self.model.loss(output)  # float32 whatever the precision
         self.accelerator.backward(loss)
@@ -394,7 +393,14 @@ class _ProcessRun:
         self.optimizer.zero_grad(set_to_none=True)
         # Skipped steps advance the schedule too: the LR stays a function of the step.
         self.scheduler.step()
-        return output, loss.detach(), lrs, grad_norm
+        # Whether clipping scaled this step's gradient down (a skipped step's was not used).
+        clipped = (
+            None
+            if unclipped_norm is None
+            else torch.isfinite(unclipped_norm) & (unclipped_norm > clip)
+        )
+        self.window.add_step(loss.detach(), data_wait, clipped)
+        return output, lrs, grad_norm
 
     def _encoder_grad_norm(self) -> float:
         encoder = self.model.parameter_groups()["encoder"]

@@ -23,6 +23,8 @@ combined into one record:
     images_per_s            source images per second, all processes together
     data_wait               fraction of the window spent waiting for the loader
     nonfinite_steps         steps skipped for a non-finite loss since the run started
+    clipped_share           with --clip-grad-norm: share of the window's steps whose gradient
+                            norm was above the limit and scaled down to it
 """
 
 from __future__ import annotations
@@ -55,15 +57,22 @@ class MetricsWindow:
         self.steps = 0
         self.loss_sum: torch.Tensor | float = 0.0  # a device scalar once a step is added
         self.finite_steps: torch.Tensor | int = 0
+        self.clipped_steps: torch.Tensor | int | None = None  # None: the run does not clip
         self.data_wait = 0.0
 
-    def add_step(self, loss: torch.Tensor, data_wait: float) -> None:
-        """Add a step's loss (a scalar tensor, left on its device) and its wait for data."""
+    def add_step(
+        self, loss: torch.Tensor, data_wait: float, clipped: torch.Tensor | None = None
+    ) -> None:
+        """Add a step's loss (a scalar tensor, left on its device), its wait for data and,
+        where the run clips gradients, whether this step's were (a boolean device scalar)."""
         self.steps += 1
         self.data_wait += data_wait
         finite = torch.isfinite(loss)
         self.loss_sum = self.loss_sum + torch.where(finite, loss, 0.0)
         self.finite_steps = self.finite_steps + finite.to(torch.int64)
+        if clipped is not None:
+            so_far = 0 if self.clipped_steps is None else self.clipped_steps
+            self.clipped_steps = so_far + clipped.to(torch.int64)
 
     def seconds_per_step(self) -> float:
         return (time.perf_counter() - self.started) / max(1, self.steps)
@@ -96,6 +105,8 @@ class MetricsWindow:
             / 2,
             "encoder_grad_norm": encoder_grad_norm,
         }
+        if self.clipped_steps is not None:
+            summary["clipped_steps"] = int(self.clipped_steps)
         if output.kappa1 is not None and output.kappa2 is not None:
             kappa = torch.cat([output.kappa1, output.kappa2])
             stats = kappa_statistics(kappa, model.config.kappa_max)
@@ -139,6 +150,10 @@ def combine_processes(
         images_per_s=first["steps"] * global_batch_size / first["seconds"],
         data_wait=mean("data_wait"),
     )
+    if "clipped_steps" in first:
+        # Clipping scales by the norm of the gradient all processes share: rank 0's count is
+        # every process's.
+        record["clipped_share"] = first["clipped_steps"] / first["steps"]
     return record
 
 

@@ -28,6 +28,7 @@ from ffcv.fields.base import Field
 from ffcv.memory_allocator import MemoryAllocator
 from ffcv.writer import DatasetWriter, handle_sample
 
+from visim.pipeline.convert.stop_points import StopCheck
 from visim.pipeline.convert.worker_processes import (
     WorkerDied,
     leave_stops_to_parent,
@@ -151,9 +152,11 @@ class MonitoredDatasetWriter(DatasetWriter):
         page_size: int,
         num_workers: int,
         on_progress: Callable[[int], None],
+        stop_check: StopCheck,
     ) -> None:
         super().__init__(fname, fields, page_size=page_size, num_workers=num_workers)
         self._on_progress = on_progress  # called with the number of samples written so far
+        self._stop_check = stop_check  # called between queue operations and at each poll
 
     def _write_common(self, num_samples, queue_content, work_fn, extra_worker_args):
         # work_fn is ffcv's own job; _write_samples replaces it to report failures.
@@ -169,6 +172,7 @@ class MonitoredDatasetWriter(DatasetWriter):
             # feeds the queue's pipe must not hold the interpreter at exit.
             work.cancel_join_thread()
             for todo in queue_content:
+                self._stop_check()
                 work.put(todo)
             for _ in range(self.num_workers):
                 work.put(None)  # one stop token per worker
@@ -190,6 +194,7 @@ class MonitoredDatasetWriter(DatasetWriter):
                 written = 0
                 while written < num_samples:
                     time.sleep(POLL_SECONDS)
+                    self._stop_check()
                     if failure := _failure(failures, workers, current):
                         raise failure
                     if done.value != written:
@@ -200,6 +205,7 @@ class MonitoredDatasetWriter(DatasetWriter):
                     try:
                         table.append(allocations.get(timeout=POLL_SECONDS))
                     except queue.Empty:
+                        self._stop_check()
                         if failure := _failure(failures, workers, current):
                             raise failure from None
             except BaseException:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Iterator
 
+from visim.pipeline.convert.stop_points import StopCheck, never_stop
 from visim.pipeline.convert.worker_processes import leave_stops_to_parent, stop_signals_blocked
 from visim.pipeline.sources.base import ImageSource, UnreadableImage
 
@@ -56,13 +57,18 @@ def _problems(source: ImageSource, workers: int) -> Iterator[str | None]:
 
 
 def find_readable(
-    source: ImageSource, workers: int = 1, progress: ProgressCallback = no_progress
+    source: ImageSource,
+    workers: int = 1,
+    progress: ProgressCallback = no_progress,
+    stop_check: StopCheck = never_stop,
 ) -> tuple[list[int], list[dict[str, str]]]:
-    """(indices of decodable items, [{path, reason}] of the others)."""
+    """(indices of decodable items, [{path, reason}] of the others); stop_check is called
+    after each item."""
     if not source.items_may_fail:
         return list(range(len(source))), []
     readable, skipped = [], []
     for index, problem in enumerate(_problems(source, workers)):
+        stop_check()
         if problem is None:
             readable.append(index)
         else:

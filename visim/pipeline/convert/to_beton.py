@@ -7,7 +7,7 @@ that FFCV's encoder still raises on is skipped and listed like an unreadable one
 file is written again without it. Output goes to hidden temporary files in the target folder that
 are renamed only when complete (temporaries.py): an interrupted run leaves nothing at the
 output path, and the temporaries of runs killed outright are removed by the next run to the
-same path.
+same path. Ctrl-C and SIGTERM are acted on at the conversion's stop points (stop_points.py).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from visim.pipeline.convert.manifest import (
     manifest_path,
 )
 from visim.pipeline.convert.readable import ProgressCallback, find_readable, no_progress
+from visim.pipeline.convert.stop_points import StopCheck, stop_points
 from visim.pipeline.convert.temporaries import publish, remove_stale_temporaries, temporary_path
 from visim.pipeline.convert.worker_processes import WorkerDied
 from visim.pipeline.sources.base import ImageSource, SourceError
@@ -141,6 +142,7 @@ def _write_beton(
     path: Path,
     settings: WriteSettings,
     progress: ProgressCallback,
+    stop_check: StopCheck,
 ) -> None:
     from ffcv.fields import IntField, RGBImageField
 
@@ -162,6 +164,7 @@ def _write_beton(
         page_size=settings.page_size,
         num_workers=settings.workers,
         on_progress=lambda done: progress("writing", done, len(indices)),
+        stop_check=stop_check,
     )
     fitted = _LabelledImages(source, lambda image: fit_within(image, settings.max_resolution))
     writer.from_indexed_dataset(fitted, indices=indices)
@@ -175,6 +178,7 @@ def _write_encodable(
     settings: WriteSettings,
     strict: bool,
     progress: ProgressCallback,
+    stop_check: StopCheck,
 ) -> list[int]:
     """Write `readable` to `path`, leaving out (and adding to `skipped`) what FFCV's encoder
     rejects; the indices written. StrictModeError if any is rejected and `strict`; WorkerDied
@@ -183,7 +187,7 @@ def _write_encodable(
 
     for _ in range(MAX_REWRITES + 1):
         try:
-            _write_beton(source, readable, path, settings, progress)
+            _write_beton(source, readable, path, settings, progress, stop_check)
             return readable
         except SamplesRejected as rejected:
             skipped.extend(
@@ -227,7 +231,22 @@ def convert_source(
                 raise FileExistsError(f"{existing} already exists")
     _require_ffcv()
     started = time.perf_counter()
-    readable, skipped = find_readable(source, settings.workers, progress)
+    with stop_points() as stop_check:
+        manifest = _convert(source, out, manifest_out, settings, strict, progress, stop_check)
+    return ConvertResult(out, manifest, out.stat().st_size, time.perf_counter() - started)
+
+
+def _convert(
+    source: ImageSource,
+    out: Path,
+    manifest_out: Path,
+    settings: WriteSettings,
+    strict: bool,
+    progress: ProgressCallback,
+    stop_check: StopCheck,
+) -> Manifest:
+    """convert_source's work once its arguments are checked: the manifest written."""
+    readable, skipped = find_readable(source, settings.workers, progress, stop_check)
     if strict and skipped:
         raise StrictModeError(skipped)
     if not readable:
@@ -238,16 +257,17 @@ def convert_source(
     beton_tmp, manifest_tmp = temporary_path(out), temporary_path(manifest_out)
     try:
         readable = _write_encodable(
-            source, readable, skipped, beton_tmp, settings, strict, progress
+            source, readable, skipped, beton_tmp, settings, strict, progress, stop_check
         )
         manifest = _manifest(source, readable, skipped, settings)
         manifest_tmp.write_text(manifest_json(manifest))
+        stop_check()  # the last moment at which the output can still be left unwritten
         # The .beton last: where it exists, its manifest is beside it.
         publish([(manifest_tmp, manifest_out), (beton_tmp, out)])
     finally:
         for leftover in (beton_tmp, manifest_tmp):
             leftover.unlink(missing_ok=True)
-    return ConvertResult(out, manifest, out.stat().st_size, time.perf_counter() - started)
+    return manifest
 
 
 def _manifest(

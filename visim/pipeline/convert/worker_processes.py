@@ -15,7 +15,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+from visim.stop_signals import STOP_SIGNALS
+
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
