@@ -23,7 +23,8 @@ StopCheck = Callable[[], None]
 
 
 def never_stop() -> None:
-    """The StopCheck where no signal can be noted (outside the main thread)."""
+    """The StopCheck that never stops: for a conversion outside the main thread, where no
+    signal can be noted, and for callers of find_readable without stop points."""
 
 
 @contextmanager
