@@ -32,11 +32,19 @@ import torch.nn.functional as F
 from visim.pipeline.backends.eval_loader import augmented_batches, clean_batches
 from visim.pipeline.sources.factory import open_source
 from visim.train.environment import environment_report
-from visim.train.evaluation.classification import mean_neighbour_similarity
+from visim.train.evaluation.classification import nearest_neighbours
 from visim.train.evaluation.kappa_analysis import ood_auroc
 from visim.train.evaluation.linear_probe import fit_linear_probe
 from visim.train.evaluation.ranking_metrics import auroc
 from visim.train.evaluation.run_loading import open_run
+
+
+def mean_neighbour_similarity(bank: torch.Tensor, query: torch.Tensor, k: int) -> torch.Tensor:
+    """Mean cosine of each query to its k most similar bank features (float32 [N])."""
+    return torch.cat(
+        [similarity.mean(dim=1) for similarity, _ in nearest_neighbours(bank, query, k)]
+    )
+
 
 RESULTS = Path(__file__).parent
 DATA = Path("runs/kappa-screen/data")

@@ -104,7 +104,7 @@ def row_of(report: dict) -> dict:
     """The numbers a method table shows, from one eval.json."""
     row = {
         "results": report["results"],
-        "baselines": report["uncertainty_baselines"],
+        "baselines": report["uncertainty"]["scores"],
         "kappa": None,
     }
     kappa = report["kappa"]
@@ -131,7 +131,8 @@ def markdown_table(rows: dict[str, dict]) -> list[str]:
         "| configuration | kNN top-1 | probe top-1 | kappa AUROC right answer (center / mean / "
         "median / fit of 8 views) | kappa OOD AUROC (center / mean / median / fit) | median "
         "kappa clean / "
-        "augmented | kNN-cosine AUROC right / OOD | max-softmax AUROC right / OOD | pretrain s |",
+        "augmented | kNN mean-cosine AUROC right / OOD | probe-entropy AUROC right / OOD | "
+        "pretrain s |",
         "|---|---:|---:|---|---|---|---|---|---:|",
     ]
     for name, row in rows.items():
@@ -143,17 +144,21 @@ def markdown_table(rows: dict[str, dict]) -> list[str]:
         else:
             by = kappa["by_readout"]
             readouts = [r for r in ("center", "mean", "median", "fit") if r in by]
-            right = " / ".join(number(by[r]["auroc_correct"]) for r in readouts)
+            # Rows recorded before eval's URL metrics called the probe AUROC auroc_correct.
+            right = " / ".join(
+                number(by[r].get("probe_auroc", by[r].get("auroc_correct"))) for r in readouts
+            )
             ood = " / ".join(number(by[r]["ood_auroc"]) for r in readouts)
             m = kappa["median"]
             medians = f"{m['clean']:.4g} / {m.get('augmented', float('nan')):.4g}"
         lines.append(
             f"| {name} | {percent(pretrained['knn']['top1'])} | "
             f"{percent(pretrained['linear_probe']['top1'])} | {right} | {ood} | {medians} | "
-            f"{number(base['knn_cosine']['auroc_correct'])} / "
-            f"{number(base['knn_cosine']['ood_auroc'])} | "
-            f"{number(base['max_softmax']['auroc_correct'])} / "
-            f"{number(base['max_softmax']['ood_auroc'])} | {row['seconds']['pretrain']:.0f} |"
+            f"{number(base.get('knn_mean_cosine', {}).get('probe_auroc'))} / "
+            f"{number(base.get('knn_mean_cosine', {}).get('ood_auroc'))} | "
+            f"{number(base.get('probe_entropy', {}).get('probe_auroc'))} / "
+            f"{number(base.get('probe_entropy', {}).get('ood_auroc'))} | "
+            f"{row['seconds']['pretrain']:.0f} |"
         )
     return lines
 

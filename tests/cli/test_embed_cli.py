@@ -17,7 +17,9 @@ from visim.models.siamese import build_model
 from visim.pipeline.sources.factory import open_source
 from visim.train.config import config_from_dict
 from visim.train.evaluation.feature_cache import cache_file
+from visim.train.evaluation.features import source_features
 from visim.train.evaluation.run_loading import open_run
+from visim.train.evaluation.uncertainty_scores import knn_density
 from visim.train.export import export_weights
 from visim.train.run_dir import RunDir
 
@@ -156,9 +158,82 @@ def test_a_simsiam_run_gets_embeddings_without_kappa(simsiam_run, tmp_path):
     result = embed(simsiam_run, out, *TEST_SET)
     assert result.exit_code == 0, result.output
     table = pq.read_table(out)
-    assert table.column_names == ["index", "item", "label", "class", "embedding"]
+    assert table.column_names == [
+        *("index", "item", "label", "class", "knn_mean_cosine", "knn_distance_50"),
+        *("inverse_norm", "embedding"),
+    ]
     assert table.num_rows == 10
     assert "no kappa" in result.output
+
+
+def test_density_columns_measure_against_the_runs_training_data(vi_run, tmp_path):
+    out = tmp_path / "test.parquet"
+    result = embed(vi_run, out, *TEST_SET)
+    assert result.exit_code == 0, result.output
+    assert "kNN density columns against demo:40:0 [train]" in result.output
+    table = pq.read_table(out).to_pydict()
+    features = torch.tensor(table["embedding"], dtype=torch.float32)
+    bank = features_of(vi_run, "demo:40", "train")
+    expected = knn_density(bank, features)
+    # Written as quantities: the mean cosine itself (high = like the training images).
+    np.testing.assert_allclose(table["knn_mean_cosine"], -expected["knn_mean_cosine"], rtol=1e-5)
+    np.testing.assert_allclose(table["knn_distance_50"], expected["knn_distance_50"], rtol=1e-5)
+    np.testing.assert_allclose(table["inverse_norm"], 1 / features.norm(dim=1), rtol=1e-5)
+    metadata = json.loads(pq.read_schema(out).metadata[b"visim"])
+    assert metadata["reference"] == {"location": "demo:40:0", "split": "train", "images": 40}
+    assert "unlike" in metadata["knn_mean_cosine"]
+
+
+def test_embedding_the_reference_itself_leaves_each_image_out(vi_run, tmp_path):
+    out = tmp_path / "train.parquet"
+    result = embed(vi_run, out, "--data", "demo:40", "--split", "train")
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out).to_pydict()
+    features = torch.tensor(table["embedding"], dtype=torch.float32)
+    left_out = knn_density(features, features, leave_one_out=True)
+    np.testing.assert_allclose(table["knn_mean_cosine"], -left_out["knn_mean_cosine"], rtol=1e-5)
+
+
+def test_another_reference_or_none(vi_run, tmp_path):
+    out = tmp_path / "named.parquet"
+    result = embed(vi_run, out, *TEST_SET, "--reference", "demo:40:5", "--reference-split", "test")
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out).to_pydict()
+    bank = features_of(vi_run, "demo:40:5", "test")
+    expected = knn_density(bank, torch.tensor(table["embedding"], dtype=torch.float32))
+    np.testing.assert_allclose(table["knn_distance_50"], expected["knn_distance_50"], rtol=1e-5)
+
+    none = tmp_path / "none.parquet"
+    result = embed(vi_run, none, *TEST_SET, "--reference", "none")
+    assert result.exit_code == 0, result.output
+    columns = pq.read_table(none).column_names
+    assert "inverse_norm" in columns and "knn_mean_cosine" not in columns
+
+
+def test_a_training_set_that_is_gone_asks_for_a_reference(tmp_path):
+    gone = tmp_path / "gone.npz"
+    run_dir = write_run(tmp_path / "run", "simsiam", {"source": str(gone), "size": 16})
+    result = embed(run_dir, tmp_path / "x.parquet", *TEST_SET)
+    assert result.exit_code == 2
+    assert "--reference" in result.stderr and "--reference none" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_kappa_without_spread_is_warned_about(vi_run, tmp_path):
+    # An untrained run's support bank is empty: every image gets kappa's floor.
+    result = embed(vi_run, tmp_path / "x.parquet", *TEST_SET)
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.output and "no per-image information" in result.output
+
+
+def features_of(run_dir, location: str, split: str) -> torch.Tensor:
+    """The run's backbone features of a source, as eval and embed compute them."""
+    run = open_run(run_dir)
+    found = source_features(
+        run, run.pretrained_model(), open_source(location, split),
+        batch_size=8, device=torch.device("cpu"), workers=0, with_kappa=False,
+    )  # fmt: skip
+    return found["features"]
 
 
 def test_unreadable_images_keep_their_row_with_nulls(vi_run, tmp_path):
@@ -174,7 +249,7 @@ def test_unreadable_images_keep_their_row_with_nulls(vi_run, tmp_path):
     broken = frame[frame["item"].str.endswith("broken.jpg")]
     assert len(frame) == 4 and len(broken) == 1
     assert broken["kappa"].isna().all() and broken["kappa_rank"].isna().all()
-    assert broken["embedding"].isna().all()
+    assert broken["embedding"].isna().all() and broken["knn_mean_cosine"].isna().all()
     readable = frame.drop(broken.index)
     assert sorted(readable["kappa_rank"].astype(int)) == [0, 1, 2]
     assert "1 unreadable images" in result.output and "broken.jpg" in result.output

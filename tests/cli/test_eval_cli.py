@@ -43,15 +43,17 @@ def evaluate(run_dir, *options):
 def test_eval_writes_numbers_and_plots_then_reuses_features(run_dir):
     result = evaluate(run_dir, "--ood", "demo:40:9", "--augmented-images", "10")
     assert result.exit_code == 0, result.output
-    for text in ("pre-trained", "random init", "gain", "AUROC", "Spearman"):
+    for text in ("pre-trained", "random init", "gain", "R-AUROC", "FPR95", "Spearman"):
         assert text in result.output
+    for score in ("kNN cos k=10", "kNN dist k=50", "1 / feat. norm", "probe entropy"):
+        assert score in result.output
 
     report = json.loads((run_dir / "eval" / "eval.json").read_text())
     assert report["method"] == "vi-simsiam"
     assert report["data"]["test"]["images"] == 10
     kappa = report["kappa"]
     assert sum(b["count"] for b in kappa["vs_probe_correctness"]["bins"]) == 10
-    assert 0 <= kappa["ood_auroc"] <= 1
+    assert 0 <= report["uncertainty"]["scores"]["kappa"]["ood_auroc"] <= 1
     counts = kappa["histogram"]["counts"]
     assert (sum(counts["clean"]), sum(counts["augmented"]), sum(counts["ood"])) == (10, 20, 10)
     assert len(kappa["extremes"]["highest"]) == len(kappa["extremes"]["lowest"]) == 10
@@ -95,3 +97,22 @@ def test_test_classes_differing_from_train_is_a_clear_error(run_dir, tmp_path):
     )
     assert result.exit_code == 2
     assert "classes differ" in result.output
+
+
+def test_compare_prints_the_other_runs_label_free_scores(run_dir):
+    result = evaluate(run_dir, "--augmented-images", "0", "--no-plots", "--compare", str(run_dir))
+    assert result.exit_code == 0, result.output
+    assert "kNN cos k=10 [vi-simsiam]" in result.output
+    assert "compare run [vi-simsiam] R@1" in result.output
+    report = json.loads((run_dir / "eval" / "eval.json").read_text())
+    assert report["settings"]["compare"] == str(run_dir)
+    compared = report["uncertainty"]["compare"]["scores"]
+    # The run compared with itself: the same label-free scores, measured the same way.
+    for name, metrics in compared.items():
+        assert metrics == report["uncertainty"]["scores"][name]
+
+
+def test_a_bad_degraded_count_names_its_option(run_dir):
+    result = evaluate(run_dir, "--degraded-images", "-1")
+    assert result.exit_code == 2
+    assert "--degraded-images must be at least 0" in result.output

@@ -5,7 +5,7 @@ import torch
 
 from visim.train.evaluation.classification import (
     knn_class_scores,
-    mean_neighbour_similarity,
+    nearest_neighbours,
     topk_accuracy,
     topk_correct,
 )
@@ -70,19 +70,19 @@ def test_invalid_settings_are_rejected():
         knn_class_scores(x, y, x, 1, k=0)
 
 
-def test_mean_neighbour_similarity_averages_the_k_highest_cosines():
-    train = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]])
-    query = torch.tensor([[2.0, 0.0]])  # cosines to the bank: 1, 0, 0.7071, -1
-    got = mean_neighbour_similarity(train, query, k=2)
-    torch.testing.assert_close(got, torch.tensor([(1 + 0.5**0.5) / 2]))
-    assert mean_neighbour_similarity(train, query, k=10).item() == pytest.approx(
-        (1 + 0 + 0.5**0.5 - 1) / 4
-    )  # k above the bank size takes the whole bank
-
-
 def test_topk_correct_marks_labels_among_the_k_best_scores():
     scores = torch.tensor([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]])
     labels = torch.tensor([2, 2])
     assert topk_correct(scores, labels, 1).tolist() == [False, False]
     assert topk_correct(scores, labels, 2).tolist() == [True, False]
     assert topk_correct(scores, labels, 5).tolist() == [True, True]
+
+
+def test_leave_one_out_neighbours_never_include_the_query_itself():
+    features = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    ((similarity, index),) = nearest_neighbours(features, features, 1, leave_one_out=True)
+    # Image 0's nearest other image is its duplicate, 1; image 2's is 3.
+    assert index[:, 0].tolist() == [1, 0, 3, 2]
+    assert similarity[2, 0].item() == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="leave-one-out"):
+        next(nearest_neighbours(features, features[:2], 1, leave_one_out=True))

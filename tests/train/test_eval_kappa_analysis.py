@@ -7,10 +7,12 @@ import torch
 from visim.pipeline.sources.factory import open_source
 from visim.train.evaluation.kappa_analysis import (
     equal_count_bins,
+    kappa_spread,
     kappa_summary,
     kappa_vs_correctness,
     ood_auroc,
     shared_histogram,
+    spread_warning,
 )
 from visim.train.evaluation.kappa_report import extreme_images
 
@@ -95,3 +97,25 @@ def test_extreme_images_come_most_extreme_first_with_their_names():
     assert lowest["label"] == source.classes[source.labels[6]]
     assert lowest["probe_correct"] is False
     assert extreme_images(test, correct, source, count=0) == {}
+
+
+def test_spread_warning_fires_on_a_constant_kappa_and_names_the_cause():
+    # The held-out digits run: every clean image at 1875.8-1879.7.
+    flat = np.linspace(1875.8, 1879.7, 1000)
+    spread = kappa_spread(flat)
+    assert not spread["informative"]
+    assert spread["relative_range"] == pytest.approx(
+        (spread["q95"] - spread["q05"]) / 1877.75, rel=1e-3
+    )
+    warning = spread_warning(spread, "the test images")
+    assert warning is not None and "no per-image information" in warning
+    assert "augmented" in warning  # the likely cause is named
+    constant = kappa_spread(np.full(50, 3.0))
+    assert constant["relative_range"] == 0.0 and spread_warning(constant, "x") is not None
+
+
+def test_spread_warning_stays_quiet_on_a_spread_kappa():
+    # The 24-epoch run of the same digits: 1064-2287.
+    spread = kappa_spread(np.linspace(1000.0, 2350.0, 1000))
+    assert spread["informative"]
+    assert spread_warning(spread, "the test images") is None

@@ -22,6 +22,7 @@ from visim.train.config import DataConfig, RuntimeConfig, TrainConfig
 from visim.train.evaluation.eval_settings import EvalSettings
 from visim.train.evaluation.evaluate import check_same_classes, evaluate_run, json_ready
 from visim.train.evaluation.run_loading import EvalError, open_run
+from visim.train.evaluation.uncertainty_metrics import METRICS
 from visim.train.export import export_weights
 from visim.train.run_dir import RunDir
 
@@ -40,20 +41,25 @@ QUICK = {
 }
 
 
-def tiny_config(method: str = "vi-simsiam") -> TrainConfig:
+def tiny_config(method: str = "vi-simsiam", **model_options) -> TrainConfig:
     return TrainConfig(
         data=DataConfig(source="demo:40", recipe="cifar", size=16, workers=0),
         model=ModelConfig(
-            method=method, arch="resnet18", cifar_stem=True, proj_dim=32, pred_hidden_dim=8
+            method=method,
+            arch="resnet18",
+            cifar_stem=True,
+            proj_dim=32,
+            pred_hidden_dim=8,
+            **model_options,
         ),
         runtime=RuntimeConfig(seed=SEED),
     )
 
 
-def write_run(path, method: str = "vi-simsiam", shift: float = 0.0) -> RunDir:
+def write_run(path, method: str = "vi-simsiam", shift: float = 0.0, **model_options) -> RunDir:
     """config.toml + model.safetensors as a finished run leaves them; `shift` moves weights."""
     run_dir = RunDir(path)
-    config = tiny_config(method)
+    config = tiny_config(method, **model_options)
     run_dir.write_config(config)
     # Seeded apart from the caller's random state: the same weights in every test order.
     with torch.random.fork_rng(devices=[]):
@@ -165,17 +171,21 @@ def test_a_view_readout_reports_every_readout_and_scores_images_with_the_chosen_
         kappa_readout="median",
         kappa_views=3,
     )
-    kappa = evaluate_run(tmp_path, settings)["kappa"]
+    report = evaluate_run(tmp_path, settings)
+    kappa = report["kappa"]
     assert kappa["readout"] == {"method": "median", "views": 3}
     assert set(kappa["by_readout"]) == {"center", "mean", "median", "fit"}
-    for aurocs in kappa["by_readout"].values():
-        assert 0 <= aurocs["auroc_correct"] <= 1 and 0 <= aurocs["ood_auroc"] <= 1
-    # The bins and the OOD AUROC follow the chosen readout, not the centre crop.
+    for metrics in kappa["by_readout"].values():
+        for name in ("r_auroc", "probe_auroc", "ood_auroc", "ood_fpr95"):
+            assert 0 <= metrics[name] <= 1, name
+    # The bins and the uncertainty metrics follow the chosen readout, not the centre crop.
     assert (
         kappa["vs_probe_correctness"]["auroc_correct"]
-        == kappa["by_readout"]["median"]["auroc_correct"]
+        == kappa["by_readout"]["median"]["probe_auroc"]
     )
-    assert kappa["ood_auroc"] == kappa["by_readout"]["median"]["ood_auroc"]
+    scored = report["uncertainty"]["scores"]["kappa"]
+    for name in ("r_auroc", "probe_auroc", "ood_auroc", "ood_fpr95"):
+        assert scored[name] == kappa["by_readout"]["median"][name], name
     assert {"clean", "augmented", "ood", "readout", "ood_readout"} <= set(kappa["summary"])
     assert kappa["summary"]["augmented"]["count"] == 6 * 3  # the readout's own views
     assert isinstance(kappa["augmented_below_clean"], bool)
@@ -189,17 +199,87 @@ def test_the_centre_readout_draws_no_views_unless_the_histogram_needs_them(tmp_p
     assert "readout" not in kappa["summary"]
 
 
-def test_uncertainty_baselines_are_reported_for_both_methods(tmp_path):
+def test_every_uncertainty_score_is_measured_by_every_metric_for_both_methods(tmp_path):
     for method in ("simsiam", "vi-simsiam"):
         write_run(tmp_path / method, method=method)
         # Test images apart from the training ones, so that the probe is wrong on some and
         # the right-answer AUROC is defined.
-        settings = EvalSettings(**{**QUICK, "test": "demo:120:2"}, ood="demo:40:1")
-        report = evaluate_run(tmp_path / method, settings)
-        baselines = report["uncertainty_baselines"]
-        assert set(baselines) == {"knn_cosine", "max_softmax"}
-        for aurocs in baselines.values():
-            assert 0 <= aurocs["auroc_correct"] <= 1 and 0 <= aurocs["ood_auroc"] <= 1
+        settings = EvalSettings(
+            **{**QUICK, "test": "demo:120:2", "degraded_images": 25}, ood="demo:40:1"
+        )
+        uncertainty = evaluate_run(tmp_path / method, settings)["uncertainty"]
+        expected = {"knn_mean_cosine", "knn_distance_50", "inverse_norm", "probe_entropy"}
+        if method == "vi-simsiam":
+            expected.add("kappa")
+        assert set(uncertainty["scores"]) == expected
+        assert 0 <= uncertainty["r_at_1"] <= 1
+        # demo:40:1's test split holds 10 images, demo:120:2's 30: 10 of each.
+        assert uncertainty["ood_images_per_side"] == 10
+        assert uncertainty["degraded_images"] == 25
+        for name, metrics in uncertainty["scores"].items():
+            assert metrics["source"] == (
+                "learned"
+                if name == "kappa"
+                else "supervised"
+                if name == "probe_entropy"
+                else "label-free"
+            )
+            for metric in METRICS:
+                assert 0 <= metrics[metric] <= 1, (method, name, metric)
+        assert uncertainty["compare"] is None
+
+
+def test_a_compare_run_is_measured_on_the_same_images_as_on_its_own(tmp_path):
+    write_run(tmp_path / "simsiam", method="simsiam")
+    write_run(tmp_path / "vi", method="vi-simsiam", shift=0.01)
+    settings = {**QUICK, "test": "demo:120:2", "degraded_images": 20, "ood": "demo:40:1"}
+    alone = evaluate_run(tmp_path / "simsiam", EvalSettings(**settings))
+    compared = evaluate_run(
+        tmp_path / "vi", EvalSettings(**settings, compare=tmp_path / "simsiam")
+    )["uncertainty"]["compare"]
+    assert compared["method"] == "simsiam"
+    assert compared["results"] == alone["results"]["pretrained"]
+    assert compared["r_at_1"] == alone["uncertainty"]["r_at_1"]
+    # The compare run's label-free scores, exactly as its own evaluation measures them.
+    assert set(compared["scores"]) == {"knn_mean_cosine", "knn_distance_50", "inverse_norm"}
+    for name, metrics in compared["scores"].items():
+        assert metrics == alone["uncertainty"]["scores"][name], name
+
+
+def test_a_compare_path_that_is_no_run_names_the_option(tmp_path):
+    write_run(tmp_path / "vi")
+    settings = EvalSettings(**QUICK, compare=tmp_path / "missing")
+    with pytest.raises(EvalError, match="--compare .*missing"):
+        evaluate_run(tmp_path / "vi", settings)
+
+
+def with_kappa_head(run_dir: RunDir, weight_std: float) -> None:
+    """Re-export the run with its kappa head's weights drawn at `weight_std` (0: a head that
+    ignores its input) and a bias that puts kappa well above its floor."""
+    model = open_run(run_dir.path).pretrained_model()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        weight = model.kappa_head.linear.weight
+        weight.copy_(torch.randn(weight.shape, generator=generator) * weight_std)
+        model.kappa_head.linear.bias.fill_(0.3)
+    export_weights(model, run_dir)
+
+
+def test_a_kappa_that_is_one_number_for_every_image_is_warned_about(tmp_path):
+    # Without the support bank, so that the head alone decides kappa.
+    with_kappa_head(write_run(tmp_path, kappa_support="none"), weight_std=0.0)
+    report = evaluate_run(tmp_path, EvalSettings(**QUICK))
+    assert not report["kappa"]["spread"]["informative"]
+    assert any("no per-image information" in warning for warning in report["warnings"])
+    # Nothing rises when every image gets the same uncertainty.
+    assert report["uncertainty"]["scores"]["kappa"]["cropped_higher"] == 0.0
+
+
+def test_a_kappa_that_varies_is_not_warned_about(tmp_path):
+    with_kappa_head(write_run(tmp_path, kappa_support="none"), weight_std=0.1)
+    report = evaluate_run(tmp_path, EvalSettings(**QUICK))
+    assert report["kappa"]["spread"]["informative"]
+    assert not any("no per-image information" in warning for warning in report["warnings"])
 
 
 def test_the_fit_readout_scores_images_by_how_their_views_agree(tmp_path):
@@ -207,11 +287,15 @@ def test_the_fit_readout_scores_images_by_how_their_views_agree(tmp_path):
     settings = EvalSettings(
         **{**QUICK, "test": "demo:120:2"}, ood="demo:40:1", kappa_readout="fit", kappa_views=2
     )
-    kappa = evaluate_run(tmp_path, settings)["kappa"]
+    report = evaluate_run(tmp_path, settings)
+    kappa = report["kappa"]
     assert kappa["readout"] == {"method": "fit", "views": 2}
     fitted = kappa["summary"]["readout"]
     assert fitted["count"] == kappa["summary"]["clean"]["count"] and fitted["min"] >= 0
-    assert kappa["ood_auroc"] == kappa["by_readout"]["fit"]["ood_auroc"]
+    assert (
+        report["uncertainty"]["scores"]["kappa"]["ood_auroc"]
+        == (kappa["by_readout"]["fit"]["ood_auroc"])
+    )
 
 
 def test_an_unknown_readout_names_the_option():

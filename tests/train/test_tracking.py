@@ -97,6 +97,12 @@ def test_eval_logs_accuracies_aurocs_and_histograms_to_the_runs_tracker(run_dir)
         assert value("eval/kappa/auroc_correct") == pytest.approx(auroc)
     median = report["kappa"]["summary"]["clean"]["median"]
     assert value("eval/kappa/clean/median") == pytest.approx(median)
+    uncertainty = report["uncertainty"]
+    assert value("eval/uncertainty/r_at_1") == pytest.approx(uncertainty["r_at_1"])
+    cropped = uncertainty["scores"]["inverse_norm"]["cropped_higher"]
+    assert value("eval/uncertainty/scores/inverse_norm/cropped_higher") == pytest.approx(cropped)
+    spread = report["kappa"]["spread"]["relative_range"]
+    assert value("eval/kappa/spread/relative_range") == pytest.approx(spread)
 
     counts = report["kappa"]["histogram"]["counts"]
     for name, images in (("clean", 10), ("augmented", 20)):

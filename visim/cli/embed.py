@@ -46,6 +46,14 @@ def embed(
         "--projections/--no-projections",
         help="Also write the projector's output (column projection).",
     ),
+    reference: str | None = typer.Option(
+        None,
+        help="Images the kNN density columns measure against: "
+        f"{SOURCES_HELP} (default: the run's training data; none: no kNN columns).",
+    ),
+    reference_split: str = typer.Option(
+        _DEFAULTS["reference_split"], help="Split of --reference (auto: train where it has one)."
+    ),
     batch_size: int = typer.Option(_DEFAULTS["batch_size"], help="Images per forward pass."),
     workers: int | None = typer.Option(
         None,
@@ -58,7 +66,8 @@ def embed(
     ),
     force: bool = typer.Option(_DEFAULTS["force"], "--force", help="Overwrite --out."),
 ) -> None:
-    """Backbone embedding and kappa of every image of a source, as a Parquet table."""
+    """Backbone embedding, kappa and label-free uncertainty scores of every image of a source,
+    as a Parquet table."""
     options = dict(locals())
     run_dir = options.pop("run_dir")
     # torch and the model: imported only when the command runs.
@@ -97,8 +106,14 @@ def print_summary(console: Console, result: EmbedResult) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    if result.reference is not None:
+        console.print(
+            f"kNN density columns against {escape(result.reference)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if result.kappa is None:
-        console.print("SimSiam run: embeddings only, no kappa", highlight=False)
+        console.print("SimSiam run: no kappa", highlight=False)
         return
     k = result.kappa
     console.print(
@@ -107,6 +122,12 @@ def print_summary(console: Console, result: EmbedResult) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if result.spread_warning is not None:
+        console.print(
+            f"[yellow]warning:[/yellow] {escape(result.spread_warning)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     titles = {"lowest": "Lowest kappa (most uncertain)", "highest": "Highest kappa"}
     for side, title in titles.items():
         images = result.extremes.get(side, [])

@@ -54,6 +54,16 @@ def evaluate(
         _default("augmented_images"),
         help="Test images whose two augmented views give the augmented-kappa histogram (0: skip).",
     ),
+    degraded_images: int = typer.Option(
+        _default("degraded_images"),
+        help="Test images whose cropped and blurred versions are scored: the share whose "
+        "uncertainty rises (0: skip).",
+    ),
+    compare: Path | None = typer.Option(
+        None,
+        help="Another run (SimSiam of the same budget): its label-free scores on the same "
+        "images, beside this run's.",
+    ),
     kappa_readout: str = typer.Option(
         _default("kappa_readout"),
         help="One kappa per image: the head's on its centre crop (center), the mean or median "
@@ -121,31 +131,45 @@ KAPPA_SET_NAMES = {
 }
 SCORE_NAMES = {
     "kappa": "kappa",
-    "knn_cosine": "kNN cosine (label-free baseline)",
-    "max_softmax": "probe max softmax (supervised reference)",
+    "knn_mean_cosine": "kNN cos k=10",
+    "knn_distance_50": "kNN dist k=50",
+    "inverse_norm": "1 / feat. norm",
+    "probe_entropy": "probe entropy",
+}
+METRIC_COLUMNS = {
+    "r_auroc": "R-AUROC",
+    "probe_auroc": "probe AUROC",
+    "ood_auroc": "OOD AUROC",
+    "ood_fpr95": "FPR95",
+    "cropped_higher": "cropped up",
+    "blurred_higher": "blurred up",
 }
 
 
-def uncertainty_table(report: dict) -> Table:
-    """AUROC of each confidence score: kappa (VI-SimSiam only) beside the baselines."""
-    rows = dict(report["uncertainty_baselines"])
-    if report["kappa"] is not None:
-        kappa = report["kappa"]
-        rows = {
-            "kappa": {
-                "auroc_correct": kappa["vs_probe_correctness"]["auroc_correct"],
-                "ood_auroc": kappa["ood_auroc"],
-            },
-            **rows,
-        }
-    table = Table(title="Confidence scores: AUROC")
-    table.add_column("score")
-    table.add_column("predicts a right probe answer", justify="right")
-    table.add_column("in- vs out-of-distribution", justify="right")
-    for name, aurocs in rows.items():
-        table.add_row(
-            SCORE_NAMES[name], _number(aurocs["auroc_correct"]), _number(aurocs["ood_auroc"])
-        )
+def uncertainty_table(uncertainty: dict) -> Table:
+    """Every uncertainty score by every metric: kappa (VI-SimSiam) beside the baselines, and
+    the --compare run's label-free scores."""
+    compare = uncertainty["compare"]
+    title = f"Uncertainty scores; R@1 {_percent(uncertainty['r_at_1'])} %"
+    if compare is not None:
+        title += f", compare run [{compare['method']}] R@1 {_percent(compare['r_at_1'])} %"
+    table = Table(
+        title=escape(title),
+        caption="kappa scored as -log kappa; probe entropy knows the labels (a reference, not a "
+        "rival); up: share of images more uncertain once cropped / blurred; FPR95: lower is "
+        "better",
+    )
+    table.add_column("score", no_wrap=True)
+    for header in METRIC_COLUMNS.values():
+        table.add_column(header, justify="right")
+    rows = [(SCORE_NAMES[name], metrics) for name, metrics in uncertainty["scores"].items()]
+    if compare is not None:
+        rows += [
+            (f"{SCORE_NAMES[name]} [{compare['method']}]", metrics)
+            for name, metrics in compare["scores"].items()
+        ]
+    for label, metrics in rows:
+        table.add_row(escape(label), *(_number(metrics[metric]) for metric in METRIC_COLUMNS))
     return table
 
 
@@ -164,7 +188,7 @@ def print_report(console: Console, report: dict) -> None:
     console.print(accuracy)
 
     kappa = report["kappa"]
-    console.print(uncertainty_table(report))
+    console.print(uncertainty_table(report["uncertainty"]))
     if kappa is not None:
         correctness = kappa["vs_probe_correctness"]
         scores = Table(title="kappa", show_header=False)
@@ -181,6 +205,12 @@ def print_report(console: Console, report: dict) -> None:
         )
         scores.add_row(
             "Spearman rho, mean kappa vs accuracy (per bin)", _number(correctness["spearman_bins"])
+        )
+        spread = kappa["spread"]
+        scores.add_row(
+            "relative 5%-95% range on the test images",
+            f"{100 * spread['relative_range']:.3g} %"
+            + ("" if spread["informative"] else " [yellow](not informative)[/yellow]"),
         )
         for name, summary in kappa["summary"].items():
             scores.add_row(

@@ -3,7 +3,8 @@
 Clean: each image is resized so its short side is floor(size / eval_crop_fraction) (256 for
 224 at 0.875, the usual ImageNet evaluation), centre-cropped to size x size and normalised.
 Augmented: K views of each image drawn with the training recipe, seeded by (seed, index), so
-the same image gets the same views in every evaluation.
+the same image gets the same views in every evaluation. Degraded: the clean image, cropped or
+blurred as augment/degradations.py says, also seeded by (seed, index).
 Unreadable images are left out; `indices` says which source items each batch holds, so a
 caller can tell which ones are missing.
 """
@@ -18,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from visim.pipeline.augment.degradations import degrade
 from visim.pipeline.augment.random_streams import stream_seed
 from visim.pipeline.augment.recipe import AugmentationRecipe
 from visim.pipeline.backends.torch import build_view_transform
@@ -47,22 +49,37 @@ def build_eval_transform(recipe: AugmentationRecipe) -> v2.Compose:
 
 
 class CleanImages(Dataset):
-    """Item i -> (image [3, s, s], label, i), or None when the item is unreadable."""
+    """Item p -> (image [3, s, s], label, i) of source item i = indices[p] (default: p), or
+    None when the item is unreadable. With `degradation` ("cropped", "blurred"), the image is
+    degraded after the evaluation transform, seeded by (seed, i)."""
 
-    def __init__(self, source: ImageSource, recipe: AugmentationRecipe):
+    def __init__(
+        self,
+        source: ImageSource,
+        recipe: AugmentationRecipe,
+        degradation: str | None = None,
+        seed: int = 0,
+        indices: Sequence[int] | None = None,
+    ):
         self.source = source
         self.transform = build_eval_transform(recipe)
+        self.degradation = degradation
+        self.seed = seed
+        self.indices = range(len(source)) if indices is None else indices
 
     def __len__(self) -> int:
-        return len(self.source)
+        return len(self.indices)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int] | None:
+    def __getitem__(self, position: int) -> tuple[torch.Tensor, int, int] | None:
+        index = int(self.indices[position])
         try:
             pixels = self.source.load(index)  # uint8 [H, W, 3]
         except UnreadableImage:
             return None
-        image = torch.from_numpy(pixels).permute(2, 0, 1)  # [3, H, W]
-        return self.transform(image), int(self.source.labels[index]), index
+        image = self.transform(torch.from_numpy(pixels).permute(2, 0, 1))  # [3, s, s]
+        if self.degradation is not None:
+            image = degrade(image, self.degradation, self.seed, index)
+        return image, int(self.source.labels[index]), index
 
 
 class AugmentedViews(Dataset):
@@ -125,9 +142,14 @@ def clean_batches(
     batch_size: int,
     device: torch.device | str = "cpu",
     workers: int = 0,
+    degradation: str | None = None,
+    seed: int = 0,
+    indices: Sequence[int] | None = None,
 ) -> Iterator[EvalBatch]:
-    """Every readable image of `source` once, in index order, in batches of up to batch_size."""
-    return _batches(CleanImages(source, recipe), batch_size, device, workers)
+    """Every readable image of `source` (of `indices`, default all) once, in order, in batches
+    of up to batch_size; degraded by `degradation` (seeded by `seed`) when it is given."""
+    dataset = CleanImages(source, recipe, degradation, seed, indices)
+    return _batches(dataset, batch_size, device, workers)
 
 
 def augmented_batches(

@@ -8,26 +8,45 @@ features; top-k correctness is shared by both.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 
+from visim.train.evaluation.eval_settings import EvalSettings
 from visim.train.evaluation.linear_probe import LinearProbe, fit_linear_probe
 
 
 def nearest_neighbours(
-    train_features: torch.Tensor, query_features: torch.Tensor, k: int, chunk_size: int = 1024
+    train_features: torch.Tensor,
+    query_features: torch.Tensor,
+    k: int,
+    chunk_size: int = 1024,
+    leave_one_out: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(cosine similarity [n, k], train index [n, k]) of each query's k most similar training
-    features, chunk by chunk, so the similarity matrix stays [chunk, N_train]."""
+    features, chunk by chunk, so the similarity matrix stays [chunk, N_train].
+
+    leave_one_out: the queries are the training features themselves, and query i never has
+    training feature i among its neighbours (excluded by position, so an exact duplicate of
+    an image still counts as its neighbour).
+    """
     if k < 1:
         raise ValueError(f"kNN k must be at least 1, got {k}")
-    k = min(k, len(train_features))
+    if leave_one_out and len(query_features) != len(train_features):
+        raise ValueError("leave-one-out neighbours need the queries to be the training features")
+    k = min(k, len(train_features) - int(leave_one_out))
+    if k < 1:
+        raise ValueError("leave-one-out neighbours need at least 2 features")
     bank = F.normalize(train_features.float(), dim=1)  # [N_train, D]
     for start in range(0, len(query_features), chunk_size):
         query = F.normalize(query_features[start : start + chunk_size].float(), dim=1)
-        yield (query.to(bank.device) @ bank.T).topk(k, dim=1)
+        similarity = query.to(bank.device) @ bank.T  # [n, N_train]
+        if leave_one_out:
+            rows = torch.arange(len(similarity), device=similarity.device)
+            similarity[rows, rows + start] = -math.inf
+        yield similarity.topk(k, dim=1)
 
 
 def knn_class_scores(
@@ -53,18 +72,6 @@ def knn_class_scores(
         votes.scatter_add_(1, labels[neighbours], weights)  # [n, num_classes]
         scores.append(votes)
     return torch.cat(scores) if scores else torch.zeros(0, num_classes)
-
-
-def mean_neighbour_similarity(
-    train_features: torch.Tensor, query_features: torch.Tensor, k: int, chunk_size: int = 1024
-) -> torch.Tensor:
-    """Mean cosine of each query to its k most similar training features (float32 [N]): a
-    label-free confidence score, high where the training set is dense around the query."""
-    means = [
-        similarity.mean(dim=1)
-        for similarity, _ in nearest_neighbours(train_features, query_features, k, chunk_size)
-    ]
-    return torch.cat(means) if means else torch.zeros(0)
 
 
 def topk_correct(scores: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
@@ -116,3 +123,23 @@ def classify(
         for name, scores in (("knn", knn_scores), ("linear_probe", probe_scores))
     }
     return results, topk_correct(probe_scores, test_labels, 1).cpu(), probe
+
+
+def classify_as_set(
+    train: dict[str, torch.Tensor],
+    test: dict[str, torch.Tensor],
+    num_classes: int,
+    settings: EvalSettings,
+    device: torch.device,
+) -> tuple[dict, torch.Tensor, LinearProbe]:
+    """classify with the kNN and probe options of `settings`."""
+    return classify(
+        train,
+        test,
+        num_classes,
+        knn_k=settings.knn_k,
+        knn_temperature=settings.knn_temperature,
+        probe_weight_decay=settings.probe_weight_decay,
+        probe_max_iter=settings.probe_max_iter,
+        device=device,
+    )

@@ -47,6 +47,12 @@ class EvalSettings:
     # Test images whose two augmented views (training recipe) make the augmented-kappa
     # histogram; augmenting on the CPU is the slow part, so not the whole test set. 0: skip.
     augmented_images: int = 5000
+    # Test images whose cropped and blurred versions are scored (the label-free check that a
+    # degraded image looks less certain; uncertainty_metrics.py). 0: skip.
+    degraded_images: int = 2000
+    # A run (typically SimSiam at the same budget) whose label-free scores are measured on
+    # the same images beside this run's: what kappa adds over an encoder trained without it.
+    compare: Path | None = None
     # How one kappa per image is read out: "center" (its centre crop), the "mean" / "median"
     # of the head's kappa over kappa_views augmented views, or "fit", the kappa under which
     # those views agree as well as they do (kappa_readout.py says why this matters).
@@ -75,6 +81,7 @@ class EvalSettings:
             (self.probe_max_iter >= 1, "--probe-max-iter", "at least 1"),
             (self.kappa_bins >= 1, "--kappa-bins", "at least 1"),
             (self.augmented_images >= 0, "--augmented-images", "at least 0"),
+            (self.degraded_images >= 0, "--degraded-images", "at least 0"),
             (
                 self.kappa_readout in KAPPA_READOUTS,
                 "--kappa-readout",
@@ -106,6 +113,10 @@ class EmbedSettings:
     split: str = AUTO_SPLIT
     checkpoint: Path | None = None  # None: the run's newest weights
     projections: bool = False  # also the projector's output, in a column of its own
+    # Images the kNN density columns are measured against; None: the run's training data;
+    # "none": no density columns.
+    reference: str | None = None
+    reference_split: str = AUTO_SPLIT
     batch_size: int = 256
     workers: int | None = None  # data-loading processes; None: the machine's default
     device: str = "auto"  # auto: the first CUDA device if there is one, else the CPU
@@ -117,5 +128,10 @@ class EmbedSettings:
             (self.batch_size >= 1, "--batch-size", "at least 1"),
             (self.workers is None or self.workers >= 0, "--workers", "at least 0"),
             (self.summary_images >= 0, "--summary-images", "at least 0"),
+            (
+                self.reference_split in SPLIT_CHOICES,
+                "--reference-split",
+                f"one of {', '.join(SPLIT_CHOICES)}",
+            ),
         ]
         check_options(self, checks)

@@ -1,8 +1,9 @@
 """`visim eval`'s numbers in the run's experiment tracker (--log-with, default: the run's).
 
 An "eval" run of the tracker project the pre-training logged to gets, at the training step
-the weights come from: every accuracy (eval/<weights>/<classifier>/top1, ...), kappa's scores
-(eval/kappa/auroc_correct, spearman_*, ood_auroc) and summaries (eval/kappa/<set>/median, ...),
+the weights come from: every accuracy (eval/<weights>/<classifier>/top1, ...), every
+uncertainty score's metrics (eval/uncertainty/scores/<score>/r_auroc, ...), kappa's rank
+correlations, spread and summaries (eval/kappa/spearman_*, eval/kappa/<set>/median, ...),
 and the kappa histograms of the clean, augmented and OOD images as the tracker's own
 histogram type (eval/kappa_histogram/<set>). MLflow has none: it gets eval.json, which holds
 them, as an artifact.
@@ -54,11 +55,14 @@ def log_eval(
     step = weights_step(run)
     try:
         values = scalars(report["results"], "eval/")
+        # eval/uncertainty/r_at_1, eval/uncertainty/scores/<score>/<metric>, and the compare
+        # run's under eval/uncertainty/compare/.
+        values.update(scalars(report["uncertainty"], "eval/uncertainty/"))
         kappa = report["kappa"]
         if kappa is not None:
             values.update(scalars(kappa["vs_probe_correctness"], "eval/kappa/"))
-            values.update(scalars({"ood_auroc": kappa["ood_auroc"]}, "eval/kappa/"))
             values.update(scalars(kappa["summary"], "eval/kappa/"))
+            values.update(scalars(kappa["spread"], "eval/kappa/spread/"))
         tracker.log(values, step=step)
         if kappa is not None:
             _log_histograms(name, tracker, kappas, kappa["histogram"], step)

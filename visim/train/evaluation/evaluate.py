@@ -24,20 +24,23 @@ from visim.pipeline.sources.base import ImageSource, SourceError
 from visim.pipeline.sources.factory import open_split
 from visim.train.atomic_write import write_text_atomically
 from visim.train.evaluation import plots
-from visim.train.evaluation.classification import classify
+from visim.train.evaluation.classification import classify_as_set
+from visim.train.evaluation.compare_run import compare_section, open_compare_run
 from visim.train.evaluation.eval_settings import KAPPA_READOUTS, EvalSettings
 from visim.train.evaluation.eval_tracking import eval_tracker, log_eval
 from visim.train.evaluation.feature_cache import FeatureStore
+from visim.train.evaluation.kappa_analysis import kappa_spread, spread_warning
 from visim.train.evaluation.kappa_plots import write_kappa_plots
 from visim.train.evaluation.kappa_readout import KappaReader
 from visim.train.evaluation.kappa_report import extreme_images, kappa_report
-from visim.train.evaluation.linear_probe import LinearProbe
 from visim.train.evaluation.run_loading import EvalError, EvaluatedRun, open_run
-from visim.train.evaluation.uncertainty_baselines import (
-    baseline_scores,
-    baselines_report,
-    score_aurocs,
+from visim.train.evaluation.uncertainty_metrics import (
+    ood_subsample,
+    recall_at_one,
+    score_metrics,
 )
+from visim.train.evaluation.uncertainty_report import degraded_features, encoder_uncertainty
+from visim.train.evaluation.uncertainty_scores import kappa_uncertainty
 
 VARIANTS = ("pretrained", "random_init")
 
@@ -96,6 +99,7 @@ def evaluate_run(
         "test": open_eval_source("--test", settings.test, settings.test_split, "test"),
     }
     check_same_classes(sources["train"], sources["test"])
+    compare = None if settings.compare is None else open_compare_run(settings.compare)
     if settings.ood:
         sources["ood"] = open_eval_source("--ood", settings.ood, settings.ood_split, "test")
     device = resolve_device(settings.device)
@@ -119,7 +123,7 @@ def evaluate_run(
     if settings.ood and not run.has_kappa:
         warnings.append("--ood ignored: a SimSiam run has no kappa to score images with")
 
-    store = FeatureStore(run, settings, device, workers, log)
+    store = FeatureStore(run, settings.batch_size, device, workers, log)
     models = {"pretrained": run.pretrained_model(), "random_init": run.random_model()}
     results, features, probe_correct, probes = {}, {}, {}, {}
     for variant in VARIANTS:
@@ -129,22 +133,26 @@ def evaluate_run(
             "test": store.features(variant, model, sources["test"], "test"),
         }
         log(f"kNN and linear probe: {variant} weights")
-        results[variant], probe_correct[variant], probes[variant] = classify(
+        results[variant], probe_correct[variant], probes[variant] = classify_as_set(
             features[variant]["train"],
             features[variant]["test"],
             len(sources["train"].classes),
-            knn_k=settings.knn_k,
-            knn_temperature=settings.knn_temperature,
-            probe_weight_decay=settings.probe_weight_decay,
-            probe_max_iter=settings.probe_max_iter,
-            device=device,
+            settings,
+            device,
         )
     pretrained = features["pretrained"]
     if "ood" in sources:
         pretrained["ood"] = store.features(
             "pretrained", models["pretrained"], sources["ood"], "ood"
         )
-    correct = probe_correct["pretrained"].numpy()
+    r_at_1, neighbour_correct = recall_at_one(
+        pretrained["test"]["features"], pretrained["test"]["labels"]
+    )
+    correct = {"neighbour": neighbour_correct, "probe": probe_correct["pretrained"].numpy()}
+    degraded = degraded_features(
+        run, models["pretrained"], sources["test"], pretrained["test"], settings.degraded_images,
+        batch_size=settings.batch_size, device=device, workers=workers, log=log,
+    )  # fmt: skip
 
     report: dict[str, Any] = {
         "run_dir": str(run.run_dir.path),
@@ -163,25 +171,48 @@ def evaluate_run(
         },
         "settings": {**dataclasses.asdict(settings), "checkpoint": str(run.weights)},
         "results": results,
-        "uncertainty_baselines": uncertainty_baselines(
-            pretrained, probes["pretrained"], correct, settings.knn_k
-        ),
+        "uncertainty": None,
         "kappa": None,
         "tracker": tracker,
         "plots": [],
         "warnings": warnings,
     }
     kappas: dict[str, np.ndarray] = {}  # every kappa set the report describes, for a tracker
+    kappa_scores = None
     if run.has_kappa:
-        report["kappa"], kappas = kappa_section(
+        report["kappa"], kappas, kappa_scores = kappa_section(
             run, settings, workers, models["pretrained"], sources, pretrained, correct, log
         )
         report["kappa"]["extremes"] = extreme_images(
-            {**pretrained["test"], "kappa": torch.from_numpy(report["kappa"].pop("test_score"))},
+            {**pretrained["test"], "kappa": torch.from_numpy(kappa_scores["test"])},
             probe_correct["pretrained"],
             sources["test"],
             settings.grid_images,
         )
+        warning = spread_warning(report["kappa"]["spread"], "the clean test images")
+        if warning is not None:
+            warnings.append(warning)
+    report["uncertainty"] = {
+        "r_at_1": r_at_1,
+        "ood_images_per_side": (
+            len(
+                ood_subsample(
+                    len(pretrained["test"]["indices"]), len(pretrained["ood"]["indices"])
+                )[0]
+            )
+            if "ood" in pretrained
+            else None
+        ),
+        "degraded_images": len(next(iter(degraded.values()))["indices"]) if degraded else 0,
+        "scores": encoder_uncertainty(
+            pretrained, degraded, probes["pretrained"], correct, kappa_scores
+        ),
+        "compare": (
+            None
+            if compare is None
+            else compare_section(compare, settings, sources, device, workers, log)
+        ),
+    }
     report["feature_cache_hits"] = store.cache_hits
 
     eval_dir = run.run_dir.path / "eval"
@@ -196,20 +227,6 @@ def evaluate_run(
     return report
 
 
-def uncertainty_baselines(
-    pretrained: dict[str, dict], probe: LinearProbe, correct: np.ndarray, k: int
-) -> dict:
-    """The baselines' AUROCs (uncertainty_baselines.py) on the pretrained features."""
-
-    def scores(role: str) -> dict[str, np.ndarray]:
-        return baseline_scores(
-            pretrained["train"]["features"], pretrained[role]["features"], probe, k
-        )
-
-    ood = scores("ood") if "ood" in pretrained else None
-    return baselines_report(scores("test"), correct, ood)
-
-
 def kappa_section(
     run: EvaluatedRun,
     settings: EvalSettings,
@@ -217,12 +234,12 @@ def kappa_section(
     model: SiameseModel,
     sources: dict[str, ImageSource],
     pretrained: dict[str, dict],
-    correct: np.ndarray,
+    correct: dict[str, np.ndarray],
     log: Callable[[str], None],
-) -> tuple[dict, dict[str, np.ndarray]]:
-    """The kappa section of the report (the readout's analysis (kappa_report), the AUROCs of
-    every readout the evaluation drew, and the test images' readout kappa as "test_score"),
-    and the kappa sets it was made from."""
+) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The kappa section of the report (the readout's analysis (kappa_report), its spread on
+    the test images, and the ranking metrics of every readout the evaluation drew), the kappa
+    sets it was made from, and the readout's kappa of the test and out images ("test", "ood")."""
     reader = KappaReader(
         run, model, settings.kappa_readout, settings.kappa_views, settings.batch_size,
         workers, log,
@@ -241,19 +258,33 @@ def kappa_section(
         if ood_read is not None:
             kappas["ood_readout"] = ood_read[settings.kappa_readout]
     readouts = [name for name in KAPPA_READOUTS if name in test_read]
+    by_readout = {
+        name: score_metrics(
+            kappa_uncertainty(test_read[name]),
+            correct["neighbour"],
+            correct["probe"],
+            None if ood_read is None else kappa_uncertainty(ood_read[name]),
+        )
+        for name in readouts
+    }
     section = {
         "readout": {"method": settings.kappa_readout, "views": settings.kappa_views},
-        **kappa_report(kappas, correct, settings.kappa_bins),
-        "by_readout": score_aurocs({name: test_read[name] for name in readouts}, correct, ood_read),
-        "test_score": test_read[settings.kappa_readout],
+        **kappa_report(kappas, correct["probe"], settings.kappa_bins),
+        "spread": kappa_spread(test_read[settings.kappa_readout]),
+        "by_readout": by_readout,
     }
-    return section, kappas
+    scores = {"test": test_read[settings.kappa_readout]}
+    if ood_read is not None:
+        scores["ood"] = ood_read[settings.kappa_readout]
+    return section, kappas, scores
 
 
 def json_ready(value):
-    """NaN (an undefined correlation or AUROC) as null: JSON has no NaN."""
+    """NaN (an undefined correlation or AUROC) as null: JSON has no NaN; paths as text."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, Path):
+        return str(value)
     if isinstance(value, dict):
         return {key: json_ready(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

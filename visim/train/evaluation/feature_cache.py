@@ -20,7 +20,6 @@ import torch
 from visim.models.siamese import SiameseModel
 from visim.pipeline.sources.base import ImageSource
 from visim.train.atomic_write import write_atomically
-from visim.train.evaluation.eval_settings import EvalSettings
 from visim.train.evaluation.features import source_features
 from visim.train.evaluation.run_loading import EvaluatedRun
 
@@ -83,13 +82,13 @@ class FeatureStore:
     def __init__(
         self,
         run: EvaluatedRun,
-        settings: EvalSettings,
+        batch_size: int,
         device: torch.device,
         workers: int,
         log: Callable[[str], None],
     ):
         self.run = run
-        self.batch_size = settings.batch_size
+        self.batch_size = batch_size
         self.workers = workers
         self.device = device
         self.log = log

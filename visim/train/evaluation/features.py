@@ -6,7 +6,7 @@ give an image the same features and the same kappa.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
@@ -34,10 +34,16 @@ def source_features(
     with_kappa: bool,
     with_projections: bool = False,
     progress: Progress | None = None,
+    degradation: str | None = None,
+    indices: Sequence[int] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """extract_features of every readable image of `source`, un-augmented (resized and
-    centre-cropped per the run's recipe)."""
-    batches = clean_batches(source, run.config.recipe, batch_size, device, workers)
+    """extract_features of every readable image of `source` (of `indices`, default all),
+    un-augmented (resized and centre-cropped per the run's recipe), or with `degradation`
+    (augment/degradations.py, seeded by the run's seed) after that."""
+    batches = clean_batches(
+        source, run.config.recipe, batch_size, device, workers,
+        degradation, run.config.runtime.seed, indices,
+    )  # fmt: skip
     if progress is not None:
         batches = _reporting(batches, len(source), progress)
     return extract_features(model, batches, with_kappa, with_projections)

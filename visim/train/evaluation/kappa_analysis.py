@@ -106,3 +106,39 @@ def shared_histogram(kappas: dict[str, np.ndarray], num_bins: int = HISTOGRAM_BI
         "log_spaced": log_spaced,
         "counts": {name: np.histogram(v, bins=edges)[0].tolist() for name, v in kappas.items()},
     }
+
+
+# kappa whose 5 %-95 % range is below this share of its median tells images apart by less than
+# the noise of one training step: eval and embed warn that it carries no per-image information.
+MIN_RELATIVE_SPREAD = 0.05
+
+
+def kappa_spread(kappa: np.ndarray) -> dict:
+    """5 % and 95 % quantiles, the median, their relative range (q95 - q05) / median, and
+    whether that range reaches MIN_RELATIVE_SPREAD ("informative")."""
+    q05, median, q95 = (
+        float(q) for q in np.quantile(np.asarray(kappa, np.float64), [0.05, 0.5, 0.95])
+    )
+    relative = (q95 - q05) / median if median > 0 else float("inf")
+    return {
+        "q05": q05,
+        "median": median,
+        "q95": q95,
+        "relative_range": relative,
+        "informative": bool(relative >= MIN_RELATIVE_SPREAD),
+    }
+
+
+def spread_warning(spread: dict, images: str) -> str | None:
+    """One line saying that kappa on `images` carries no per-image information, naming the
+    likely cause and what to use instead; None when its spread is informative."""
+    if spread["informative"]:
+        return None
+    return (
+        f"kappa carries no per-image information on {images}: its 5 %-95 % range "
+        f"{spread['q05']:.5g}-{spread['q95']:.5g} is {100 * spread['relative_range']:.2g} % of "
+        f"its median {spread['median']:.5g} (under {100 * MIN_RELATIVE_SPREAD:.0f} %); likely "
+        "causes: a head that learned only how strongly a training view was augmented (every "
+        "clean image is an equally mild view), or too little training (docs/method.md "
+        "section 4); rank images by the kNN density scores instead"
+    )

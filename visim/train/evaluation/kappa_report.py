@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -9,7 +11,6 @@ from visim.pipeline.sources.base import ImageSource
 from visim.train.evaluation.kappa_analysis import (
     kappa_summary,
     kappa_vs_correctness,
-    ood_auroc,
     shared_histogram,
 )
 
@@ -22,16 +23,15 @@ def kappa_report(
     """kappas: "clean" (centre crops of the test images, in the order of probe_correct), and
     optionally "augmented" (single augmented views of test images), "ood" (centre crops of
     out-of-distribution images), and "readout" / "ood_readout" (the per-image kappa of a
-    K-view readout, which then scores the images instead of the centre crop)."""
+    K-view readout, which then scores the images instead of the centre crop). Its ranking
+    metrics (in- vs out-of-distribution among them) are in eval.json's "uncertainty"."""
     test_score = kappas.get("readout", kappas["clean"])
-    ood_score = kappas.get("ood_readout", kappas.get("ood"))
     single_views: dict[str, np.ndarray] = {
         name: kappas[name] for name in ("clean", "augmented", "ood") if name in kappas
     }
-    report = {
+    report: dict[str, Any] = {
         "summary": {name: kappa_summary(values) for name, values in kappas.items()},
         "vs_probe_correctness": kappa_vs_correctness(test_score, probe_correct, num_bins),
-        "ood_auroc": None if ood_score is None else ood_auroc(test_score, ood_score),
         "histogram": shared_histogram(single_views),
         "augmented_below_clean": None,
     }
