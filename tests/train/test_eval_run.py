@@ -103,11 +103,13 @@ def test_report_and_cache_follow_the_checkpoint(tmp_path):
     assert changed["kappa"]["summary"]["clean"] != first["kappa"]["summary"]["clean"]
 
 
-def test_simsiam_run_has_no_kappa_section_and_says_ood_is_ignored(tmp_path):
+def test_simsiam_run_has_no_kappa_section_but_scores_ood_with_its_features(tmp_path):
     write_run(tmp_path, method="simsiam")
     report = evaluate_run(tmp_path, EvalSettings(**QUICK, ood="demo:40:1"))
     assert report["kappa"] is None
-    assert any("--ood ignored" in warning for warning in report["warnings"])
+    assert "kappa" not in report["uncertainty"]["scores"]
+    assert 0 <= report["uncertainty"]["scores"]["knn_distance_50"]["ood_auroc"] <= 1
+    assert not any("ood" in warning.lower() for warning in report["warnings"])
 
 
 def test_latest_training_checkpoint_is_used_when_there_is_no_export(tmp_path):

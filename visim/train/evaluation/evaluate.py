@@ -34,12 +34,8 @@ from visim.train.evaluation.kappa_plots import write_kappa_plots
 from visim.train.evaluation.kappa_readout import KappaReader
 from visim.train.evaluation.kappa_report import extreme_images, kappa_report
 from visim.train.evaluation.run_loading import EvalError, EvaluatedRun, open_run
-from visim.train.evaluation.uncertainty_metrics import (
-    ood_subsample,
-    recall_at_one,
-    score_metrics,
-)
-from visim.train.evaluation.uncertainty_report import degraded_features, encoder_uncertainty
+from visim.train.evaluation.uncertainty_metrics import recall_at_one, score_metrics
+from visim.train.evaluation.uncertainty_report import degraded_features, measure_uncertainty
 from visim.train.evaluation.uncertainty_scores import kappa_uncertainty
 
 VARIANTS = ("pretrained", "random_init")
@@ -120,8 +116,6 @@ def evaluate_run(
         except plots.MissingPlotsExtra:
             warnings.append(f"no plots: matplotlib is missing; run: {plots.PLOTS_HINT}")
             make_plots = False
-    if settings.ood and not run.has_kappa:
-        warnings.append("--ood ignored: a SimSiam run has no kappa to score images with")
 
     store = FeatureStore(run, settings.batch_size, device, workers, log)
     models = {"pretrained": run.pretrained_model(), "random_init": run.random_model()}
@@ -194,19 +188,7 @@ def evaluate_run(
             warnings.append(warning)
     report["uncertainty"] = {
         "r_at_1": r_at_1,
-        "ood_images_per_side": (
-            len(
-                ood_subsample(
-                    len(pretrained["test"]["indices"]), len(pretrained["ood"]["indices"])
-                )[0]
-            )
-            if "ood" in pretrained
-            else None
-        ),
-        "degraded_images": len(next(iter(degraded.values()))["indices"]) if degraded else 0,
-        "scores": encoder_uncertainty(
-            pretrained, degraded, probes["pretrained"], correct, kappa_scores
-        ),
+        **measure_uncertainty(pretrained, degraded, probes["pretrained"], correct, kappa_scores),
         "compare": (
             None
             if compare is None
