@@ -193,6 +193,22 @@ def fashion_mnist(session: nox.Session) -> None:
     session.run("python", "benchmarks/fashion_mnist.py", *session.posargs)
 
 
+@nox.session(python=PYTHON)
+def uncertainty_benchmark(session: nox.Session) -> None:
+    """Kappa against the uncertainty baselines on four data sets, two budgets, three seeds.
+
+    Resumable (rows already recorded are skipped); on a 2-core CPU with nothing else running,
+    about two hours for --split test (the final report) and 1.5 for --split val (the screen).
+    Options after -- go to benchmarks/uncertainty_benchmark.py, e.g. nox -s
+    uncertainty_benchmark -- --split test --sets digits,textures. scikit-learn and
+    scikit-image ship two of the data sets (digits, the texture photos).
+    """
+    install_fashion_mnist(session)
+    install_visim(session, "plots")
+    session.install(*CONSTRAINTS, "scikit-learn", "scikit-image")
+    session.run("python", "benchmarks/uncertainty_benchmark.py", *session.posargs)
+
+
 @nox.session(python=False)
 def bench(session: nox.Session) -> None:
     """Every benchmark in turn, each with its own defaults: pipeline, train, scaling."""

@@ -1,0 +1,163 @@
+"""One run of the uncertainty benchmark (uncertainty_benchmark.py): its options, the settings
+its row is recorded with, pre-training and evaluation from scratch, and the row its eval.json
+gives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+from method_runs import visim
+from uncertainty_data import DATA_VERSION, OOD_PARTNER, Sizes, set_file
+
+from visim.train.atomic_write import write_text_atomically
+from visim.train.config import TrainConfig
+from visim.train.environment import environment_report
+
+# What each configuration adds to the common options; "vi-simsiam" names no method option on
+# purpose: it follows visim's defaults, which the row's settings record (model_defaults).
+CONFIGURATIONS: dict[str, list[str]] = {
+    "simsiam": ["--method", "simsiam"],
+    "vi-simsiam": ["--method", "vi-simsiam"],
+    "vi-paper": ["--method", "vi-simsiam", "--vi-loss", "nll", "--kappa-param", "softplus"],
+}
+BUDGETS = {"short": 2, "long": 6}  # epochs
+HEADS = {"proj_dim": 512, "pred_hidden_dim": 128}  # only settable in a TOML file
+# Of 1,000-1,600 training images (100-200 a class), visim's 200 neighbours would outnumber
+# an image's own class.
+KNN_K = 20
+
+
+def pretrain_options(epochs: int, seed: int, workers: int) -> list[str]:
+    """Every run's options besides its data, run directory, heads file and configuration."""
+    return [
+        *("--backend", "torch", "--arch", "resnet18", "--recipe", "cifar", "--size", "32"),
+        *("--epochs", str(epochs), "--batch-size", "64", "--lr", "0.05"),
+        *("--workers", str(workers), "--seed", str(seed), "--checkpoint-every", "0"),
+        *("--quiet", "--log-every", "25"),
+    ]
+
+
+def eval_options(sizes: Sizes, workers: int) -> list[str]:
+    """Every evaluation's options besides its data and runs. Augmented views only feed
+    kappa's histogram, which the table does not show: skipped to save CPU time."""
+    return [
+        *("--knn-k", str(KNN_K), "--augmented-images", "0"),
+        *("--degraded-images", str(sizes.evaluation), "--workers", str(workers), "--no-plots"),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One cell of the benchmark: a configuration of a set, budget and seed."""
+
+    split: str
+    data_set: str
+    budget: str
+    seed: int
+    configuration: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.split}/{self.data_set}/{self.budget}/seed{self.seed}/{self.configuration}"
+
+    def run_dir(self, out: Path, sizes: Sizes) -> Path:
+        return sizes.folder(out) / self.key
+
+    def simsiam(self) -> Run:
+        return dataclasses.replace(self, configuration="simsiam")
+
+
+def settings_of(run: Run, sizes: Sizes, workers: int) -> dict:
+    """What a row's numbers depend on; a recorded row with other settings is redone. Paths
+    are left out: where data and runs are kept changes no number. As JSON gives it back, so
+    that a recorded row compares equal (tuples come back as lists)."""
+    settings = {
+        "split": run.split,
+        "set": run.data_set,
+        "ood": OOD_PARTNER[run.data_set],
+        "budget": run.budget,
+        "seed": run.seed,
+        "configuration": run.configuration,
+        "epochs": BUDGETS[run.budget],
+        "sizes": dataclasses.asdict(sizes),
+        "data_version": DATA_VERSION,
+        "pretrain": pretrain_options(BUDGETS[run.budget], run.seed, workers),
+        "method_options": CONFIGURATIONS[run.configuration],
+        "heads": HEADS,
+        "eval": eval_options(sizes, workers),
+        "model_defaults": dataclasses.asdict(TrainConfig().model),
+    }
+    return json.loads(json.dumps(settings))
+
+
+def complete(run_dir: Path) -> bool:
+    """eval.json is written last, atomically: a run directory without it was interrupted."""
+    return (run_dir / "eval" / "eval.json").is_file()
+
+
+def dig(tree: object, *keys: str) -> object:
+    """tree[k1][k2]...; None where a key is missing or a level is None."""
+    for key in keys:
+        if not isinstance(tree, dict):
+            return None
+        tree = tree.get(key)
+    return tree
+
+
+def row_of(report: dict) -> dict:
+    """The numbers the tables show, from one eval.json (any of them may be missing)."""
+    return {
+        "knn_top1": dig(report, "results", "pretrained", "knn", "top1"),
+        "probe_top1": dig(report, "results", "pretrained", "linear_probe", "top1"),
+        "random_init_knn_top1": dig(report, "results", "random_init", "knn", "top1"),
+        "uncertainty": report.get("uncertainty"),
+        "kappa_spread": dig(report, "kappa", "spread"),
+    }
+
+
+def heads_file(out: Path) -> Path:
+    path = out / "heads.toml"
+    text = "[model]\n" + "".join(f"{key} = {value}\n" for key, value in HEADS.items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_text() != text:
+        write_text_atomically(path, text)
+    return path
+
+
+def execute(run: Run, args: argparse.Namespace, settings: dict) -> dict:
+    """Pre-train and evaluate `run` from scratch; its row."""
+    sizes = args.sizes
+    run_dir = run.run_dir(args.out, sizes)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a benchmark measures whole runs, never a resumed one
+    folder = sizes.folder(args.cache)
+    data = str(set_file(folder, run.data_set, run.split))
+    ood = str(set_file(folder, OOD_PARTNER[run.data_set], run.split))
+    pretrain = [
+        *("pretrain", data, "--out", str(run_dir), "--config", str(heads_file(args.out))),
+        *settings["pretrain"],
+        *settings["method_options"],
+    ]
+    evaluate = [
+        *("eval", str(run_dir), "--train", data, "--train-split", "train"),
+        *("--test", data, "--test-split", "test", "--ood", ood, "--ood-split", "test"),
+        *settings["eval"],
+    ]
+    if run.configuration != "simsiam":
+        evaluate += ["--compare", str(run.simsiam().run_dir(args.out, sizes))]
+    seconds = {"pretrain": visim(pretrain), "eval": visim(evaluate)}
+    report = json.loads((run_dir / "eval" / "eval.json").read_text())
+    env = environment_report()
+    return {
+        "settings": settings,
+        # Rows accumulate over sessions: each says where its seconds come from.
+        "ran_on": {"cpu": env.get("cpu_model", "not recorded"), "commit": env["git_commit"]},
+        "commands": ["visim " + " ".join(pretrain), "visim " + " ".join(evaluate)],
+        "seconds": seconds,
+        **row_of(report),
+    }
