@@ -242,6 +242,8 @@ def test_a_compare_run_is_measured_on_the_same_images_as_on_its_own(tmp_path):
     assert compared["method"] == "simsiam"
     assert compared["results"] == alone["results"]["pretrained"]
     assert compared["r_at_1"] == alone["uncertainty"]["r_at_1"]
+    for count in ("ood_images_per_side", "degraded_images"):  # the same images, counted alike
+        assert compared[count] == alone["uncertainty"][count], count
     # The compare run's label-free scores, exactly as its own evaluation measures them.
     assert set(compared["scores"]) == {"knn_mean_cosine", "knn_distance_50", "inverse_norm"}
     for name, metrics in compared["scores"].items():

@@ -19,7 +19,7 @@ from visim.train.evaluation.eval_settings import EvalError, EvalSettings
 from visim.train.evaluation.feature_cache import FeatureStore
 from visim.train.evaluation.run_loading import EvaluatedRun, open_run
 from visim.train.evaluation.uncertainty_metrics import recall_at_one
-from visim.train.evaluation.uncertainty_report import degraded_features, encoder_uncertainty
+from visim.train.evaluation.uncertainty_report import degraded_features, measure_uncertainty
 from visim.train.evaluation.uncertainty_scores import LABEL_FREE
 
 
@@ -40,7 +40,8 @@ def compare_section(
     log: Callable[[str], None],
 ) -> dict:
     """{"run_dir", "method", "weights", "results" (its kNN and probe accuracies), "r_at_1",
-    "scores" (its label-free scores)}; features are cached in that run's eval/cache."""
+    and measure_uncertainty's counts and "scores" (its label-free scores only)}; features are
+    cached in that run's eval/cache."""
     log(f"compare run {run.run_dir.path}: {run.config.model.method}, weights {run.weights.name}")
     store = FeatureStore(run, settings.batch_size, device, workers, log)
     model = run.pretrained_model().to(device)
@@ -65,5 +66,5 @@ def compare_section(
         "weights": str(run.weights),
         "results": results,
         "r_at_1": r_at_1,
-        "scores": encoder_uncertainty(features, degraded, probe, correct, only=LABEL_FREE),
+        **measure_uncertainty(features, degraded, probe, correct, only=LABEL_FREE),
     }

@@ -126,14 +126,16 @@ def measure_uncertainty(
     probe: LinearProbe,
     correct: dict[str, np.ndarray],
     kappa: dict[str, np.ndarray] | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> dict:
     """{"ood_images_per_side" (None without out images), "degraded_images", "scores"
-    (encoder_uncertainty's)}: how many images each check saw, and what it found."""
+    (encoder_uncertainty's, of the names in `only`)}: how many images each check saw, and
+    what it found."""
     test_count = len(features["test"]["indices"])
     return {
         "ood_images_per_side": (
             min(test_count, len(features["ood"]["indices"])) if "ood" in features else None
         ),
         "degraded_images": len(next(iter(degraded.values()))["indices"]) if degraded else 0,
-        "scores": encoder_uncertainty(features, degraded, probe, correct, kappa),
+        "scores": encoder_uncertainty(features, degraded, probe, correct, kappa, only),
     }
