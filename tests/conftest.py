@@ -12,3 +12,13 @@ def distribution_validation_restored():
     default = torch.distributions.Distribution._validate_args
     yield
     torch.distributions.Distribution.set_default_validate_args(default)
+
+
+@pytest.fixture(autouse=True)
+def interrupt_state_reset():
+    """A command run in-process that was interrupted marks its one line printed for the rest
+    of the process (visim.cli.interrupts): the next test's command starts unmarked."""
+    from visim.cli import interrupts
+
+    yield
+    interrupts._State.seen = interrupts._State.reported = False

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 from visim.models.model_config import ModelConfig
@@ -25,9 +26,11 @@ from visim.train.run_dir import RunDir
 DEADLINE_S = 180
 
 
-def interrupt(args: list[str], tmp_path: Path, ready: Callable[[str], bool]) -> tuple[int, str]:
-    """Run `visim ARGS`, send SIGINT to its group once ready(output so far) is true; (exit
-    code, stdout + stderr)."""
+def interrupt(
+    args: list[str], tmp_path: Path, ready: Callable[[str], bool], workers: int = 0
+) -> tuple[int, str]:
+    """Run `visim ARGS`, send SIGINT to its group once ready(output so far) is true and it
+    runs at least `workers` child processes (loader workers); (exit code, stdout + stderr)."""
     log = tmp_path / "output.log"
     with open(log, "w") as output:
         process = subprocess.Popen(
@@ -39,7 +42,7 @@ def interrupt(args: list[str], tmp_path: Path, ready: Callable[[str], bool]) -> 
         )
         try:
             deadline = time.monotonic() + DEADLINE_S
-            while not ready(log.read_text()):
+            while not (children(process.pid) >= workers and ready(log.read_text())):
                 assert process.poll() is None, f"ended before the signal: {log.read_text()}"
                 assert time.monotonic() < deadline, "the moment to interrupt never came"
                 time.sleep(0.02)
@@ -50,6 +53,13 @@ def interrupt(args: list[str], tmp_path: Path, ready: Callable[[str], bool]) -> 
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
     return code, log.read_text()
+
+
+def children(pid: int) -> int:
+    try:
+        return len(psutil.Process(pid).children())
+    except psutil.NoSuchProcess:
+        return 0
 
 
 def after(seconds: float) -> Callable[[str], bool]:
@@ -149,3 +159,75 @@ def test_ctrl_c_while_the_demo_pretrains(tmp_path):
             "2", "--batch-size", "8", "--size", "16", "--workers", "0", "--quiet"]  # fmt: skip
     code, output = interrupt(args, tmp_path, printed("Step 2/3"))
     assert_one_line_and_130(code, output)
+
+
+# Moments of an evaluation whose torch loader runs worker processes: they get the SIGINT too.
+EVAL_MOMENTS = {
+    "first features": printed("features: pretrained"),
+    "second weights": printed("features: random_init"),
+    "degraded images": printed("features: cropped"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", EVAL_MOMENTS)
+def test_ctrl_c_in_eval_with_loader_workers(tmp_path, moment):
+    run = tiny_run(tmp_path / "run")
+    args = ["eval", str(run), "--train", "demo:600", "--test", "demo:600", "--workers", "2",
+            "--no-plots", "--augmented-images", "0"]  # fmt: skip
+    code, output = interrupt(args, tmp_path, EVAL_MOMENTS[moment], workers=2)
+    assert_one_line_and_130(code, output)
+    eval_dir = run / "eval"
+    assert not (eval_dir / "eval.json").exists()
+    assert not [p for p in eval_dir.rglob("*") if ".tmp" in p.name]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", [0.0, 2.0], ids=["workers started", "2 s later"])
+def test_ctrl_c_in_embed_with_loader_workers(tmp_path, moment):
+    pytest.importorskip("pyarrow", reason="the parquet extra is not installed")
+    run = tiny_run(tmp_path / "run")
+    args = ["embed", str(run), "--data", "demo:3000", "--out", "table.parquet", "--workers",
+            "2", "--reference", "none"]  # fmt: skip
+    started: list[float] = []
+
+    def ready(output: str) -> bool:  # called only once the workers run
+        started.append(started[0] if started else time.monotonic())
+        return time.monotonic() - started[0] >= moment
+
+    code, output = interrupt(args, tmp_path, ready, workers=2)
+    assert "nothing written to table.parquet" in assert_one_line_and_130(code, output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["output.log", "run"]
+
+
+def test_ctrl_c_in_a_lazy_import_while_a_file_is_written_leaves_no_temporary(tmp_path):
+    # A writer that has created its temporary file, then imports a module lazily (as the
+    # Parquet and plot writers import pyarrow and matplotlib): a Ctrl-C inside an import ends
+    # the process at once, and must take the temporary with it.
+    (tmp_path / "slow_module.py").write_text(
+        "import pathlib, time\n"
+        "pathlib.Path('importing').touch()\n"
+        "time.sleep(60)\n"
+    )  # fmt: skip
+    script = (
+        "from pathlib import Path\n"
+        "from visim.cli import interrupts\n"
+        "from visim.train.atomic_write import write_atomically\n"
+        "interrupts.install()\n"
+        "def write(temporary):\n"
+        "    temporary.write_text('half a table')\n"
+        "    import slow_module\n"
+        "write_atomically(Path('table.parquet'), write)\n"
+    )  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path,
+                               env={**os.environ, "PYTHONPATH": str(tmp_path)},
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + DEADLINE_S
+    while not (tmp_path / "importing").exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.02)
+    assert (tmp_path / ".table.parquet.tmp").exists()
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=DEADLINE_S) == 130
+    assert process.stderr.read().strip() == "error: interrupted"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["importing", "slow_module.py"]

@@ -13,8 +13,11 @@ is imported inside the command function, e.g.
 so that `visim --help` and every `visim CMD --help` answer at once. Ctrl-C needs nothing from
 a command (visim/cli/interrupts.py): an interrupt ends it with one line and exit code 130; a
 command that writes files catches KeyboardInterrupt to remove what it half wrote and prints
-its own line with interrupts.report_interrupt. tests/cli/test_cli_startup.py checks every
-registered command for both.
+its own line with interrupts.report_interrupt. So must a command whose work notes the signal
+and raises it at its own stop points (convert, and everything that reads through the
+evaluation loader: eval, embed, demo): Typer turns a KeyboardInterrupt it catches into a
+silent exit 130. tests/cli/test_cli_startup.py checks every registered command for the first
+two; tests/cli/test_interrupts.py interrupts each at several moments.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import typer
 
 from visim.cli.bench import bench_app
+from visim.cli.check import check
 from visim.cli.convert import convert
 from visim.cli.demo import demo
 from visim.cli.embed import embed
@@ -39,6 +43,7 @@ app = typer.Typer(
 app.command()(info)
 app.command()(pretrain)
 app.command()(convert)
+app.command()(check)
 app.command(name="eval")(evaluate)
 app.command()(embed)
 app.command()(demo)

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from visim.cli import interrupts
-from visim.cli.failure import fail
+from visim.cli.failure import EXIT_ENVIRONMENT, fail
 from visim.cli.interrupts import sigterm_interrupts
 from visim.cli.progress_bar import phase_progress_bar
 from visim.pipeline.backends.registry import MissingExtraError
@@ -28,13 +28,18 @@ from visim.pipeline.convert.to_beton import (
 from visim.pipeline.convert.worker_processes import WorkerDied
 from visim.pipeline.sources.base import AUTO_SPLIT, SPLITS, SourceError
 from visim.pipeline.sources.factory import open_split
+from visim.train.atomic_write import storage_failure
 
 # Typer's choices, built from the pipeline's tuples so that those stay the one list (mypy
 # cannot see members made this way).
 WriteMode = Enum("WriteMode", {mode: mode for mode in WRITE_MODES}, type=str)  # type: ignore[misc]
 Split = Enum("Split", {s: s for s in (*SPLITS, AUTO_SPLIT)}, type=str)  # type: ignore[misc]
 SKIPPED_SHOWN = 10  # the manifest lists them all
-PHASE_LABELS = {"checking": "checking images", "writing": "writing"}
+PHASE_LABELS = {
+    "checking": "checking images",
+    "writing": "writing",
+    "checksums": "checksums (MiB)",
+}
 
 
 def convert_progress_bar() -> AbstractContextManager[ProgressCallback]:
@@ -115,7 +120,11 @@ def convert(
     except StrictModeError as error:
         raise fail(f"--strict: {error}; nothing written", 1) from None
     except WorkerDied as error:
-        raise fail(f"{error}; nothing written to {out}", 1) from None
+        raise fail(f"{error}; nothing written to {out}", EXIT_ENVIRONMENT) from None
+    except OSError as error:  # the manifest or the checksums' read-back
+        reason = storage_failure(error, out.parent) or str(error)
+        message = f"could not write {out}: {reason}; nothing written to {out}"
+        raise fail(message, EXIT_ENVIRONMENT) from None
     except KeyboardInterrupt:
         # The signal waits while the files are renamed into place: it may end a run whose
         # output is already complete.

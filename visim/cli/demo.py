@@ -15,8 +15,9 @@ from rich.markup import escape
 from visim.cli import interrupts
 from visim.cli.convert import convert_progress_bar
 from visim.cli.eval import print_report
-from visim.cli.failure import fail
+from visim.cli.failure import EXIT_ENVIRONMENT, fail
 from visim.pipeline.convert.to_beton import ProgressCallback
+from visim.train.atomic_write import WriteFailed
 from visim.train.config import ConfigError
 from visim.train.demo_settings import DEMO_BACKENDS, DemoSettings
 from visim.train.evaluation.eval_settings import EvalError
@@ -123,6 +124,9 @@ def demo(
         result = run_demo(settings, RichDemoDisplay(console, quiet))
     except (ConfigError, EvalError) as error:
         raise fail(str(error), EXIT_BAD_OPTION) from None
+    except WriteFailed as error:
+        message = f"{error}; what the demo finished before is kept: run it again to go on"
+        raise fail(message, EXIT_ENVIRONMENT) from None
     except DemoStopped as stopped:
         if stopped.code > 128:  # a signal: training has said where its checkpoint is
             raise typer.Exit(stopped.code) from None

@@ -15,17 +15,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from visim.cli.failure import fail
+from visim.cli import interrupts
+from visim.cli.failure import EXIT_ENVIRONMENT, fail
 from visim.cli.interrupts import sigterm_interrupts
 from visim.cli.progress_bar import phase_progress_bar
 from visim.pipeline.sources.factory import SOURCES_HELP
+from visim.train.atomic_write import WriteFailed
 from visim.train.evaluation.eval_settings import EmbedSettings, EvalError
 
 if TYPE_CHECKING:
     from visim.train.evaluation.embed import EmbedResult
 
 EXIT_BAD_OPTION = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(EmbedSettings)}
 
 
@@ -81,8 +82,13 @@ def embed(
             )
     except EvalError as error:
         raise fail(str(error), EXIT_BAD_OPTION) from None
+    except WriteFailed as error:
+        raise fail(f"{error}; nothing else was changed", EXIT_ENVIRONMENT) from None
     except KeyboardInterrupt:
-        raise fail(f"interrupted; nothing written to {out}", EXIT_INTERRUPTED) from None
+        # report_interrupt, not fail(): it marks the line printed, so that the exit does not
+        # print "error: interrupted" a second time.
+        interrupts.report_interrupt(f"interrupted; nothing written to {out}")
+        raise typer.Exit(interrupts.EXIT_INTERRUPTED) from None
     print_summary(Console(emoji=False), result)
 
 
@@ -122,12 +128,11 @@ def print_summary(console: Console, result: EmbedResult) -> None:
         highlight=False,
         soft_wrap=True,
     )
-    if result.spread_warning is not None:
-        console.print(
-            f"[yellow]warning:[/yellow] {escape(result.spread_warning)}",
-            highlight=False,
-            soft_wrap=True,
-        )
+    for warning in [*result.warnings, result.spread_warning]:
+        if warning is not None:
+            console.print(
+                f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True
+            )
     titles = {"lowest": "Lowest kappa (most uncertain)", "highest": "Highest kappa"}
     for side, title in titles.items():
         images = result.extremes.get(side, [])

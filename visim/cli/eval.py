@@ -10,7 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from visim.cli import interrupts
+from visim.cli.failure import EXIT_ENVIRONMENT, fail
 from visim.pipeline.sources.factory import SOURCES_HELP
+from visim.train.atomic_write import WriteFailed
 from visim.train.evaluation.eval_settings import EvalError, EvalSettings
 from visim.train.tracker_extras import LOG_WITH_CHOICES
 
@@ -106,10 +109,16 @@ def evaluate(
             log=lambda line: console.print(f"[dim]{escape(line)}[/dim]", highlight=False),
         )
     except EvalError as error:
-        Console(stderr=True, emoji=False).print(
-            f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True
-        )
-        raise typer.Exit(EXIT_BAD_OPTION) from None
+        raise fail(str(error), EXIT_BAD_OPTION) from None
+    except KeyboardInterrupt:
+        # Caught here, not left to Typer, which would exit 130 without a word: the loader
+        # raises it at a stop point, where the terminal's handler never saw it.
+        interrupts.report_interrupt(f"interrupted; no eval results written to {run_dir}/eval")
+        raise typer.Exit(interrupts.EXIT_INTERRUPTED) from None
+    except WriteFailed as error:
+        # Every file eval writes is replaced whole or not at all.
+        message = f"{error}; the run and earlier eval results are as they were"
+        raise fail(message, EXIT_ENVIRONMENT) from None
     print_report(console, report)
 
 

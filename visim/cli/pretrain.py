@@ -20,6 +20,7 @@ from visim.train.config import (
 )
 
 EXIT_BAD_OPTION = 2
+EXIT_ENVIRONMENT = 1
 _DEFAULTS = TrainConfig()
 
 
@@ -100,6 +101,7 @@ def pretrain(
 ) -> None:
     """Pre-train a SimSiam or VI-SimSiam model; Ctrl-C checkpoints, --resume continues."""
     # These load torch and accelerate: imported once the options are parsed.
+    from visim.train.atomic_write import WriteFailed
     from visim.train.launch import run_pretrain
     from visim.train.resume import resumed_config
     from visim.train.run_dir import RunDir
@@ -127,6 +129,9 @@ def pretrain(
     except ConfigError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_BAD_OPTION) from None
+    except WriteFailed as error:  # before training: the run directory cannot be written
+        typer.echo(f"error: {error}; nothing was trained", err=True)
+        raise typer.Exit(EXIT_ENVIRONMENT) from None
     except KeyboardInterrupt:
         # Before training started, or a second Ctrl-C while the first one's checkpoint was
         # being written: the run continues from its last complete checkpoint.

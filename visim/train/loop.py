@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +35,12 @@ from visim.pipeline.backends.loader_workers import resolve_loader_workers
 from visim.pipeline.backends.registry import make_loader
 from visim.pipeline.indexed_device import indexed_device
 from visim.stop_signals import GracefulStop
+from visim.train.atomic_write import WriteFailed
 from visim.train.checkpoint import (
     NoUsableCheckpoint,
     Position,
     capture_rng,
+    latest_checkpoint,
     restore_newest,
     restore_rng,
     save_checkpoint,
@@ -56,6 +59,12 @@ from visim.train.precision import (
 from visim.train.preflight import check_batch_split, check_workers
 from visim.train.progress import make_display
 from visim.train.run_dir import RunDir
+from visim.train.run_storage import (
+    EXIT_ENVIRONMENT,
+    estimated_checkpoint_bytes,
+    failed_write_line,
+    space_warning,
+)
 from visim.train.sample_record import SampleRecord
 from visim.train.schedule import apply_scheduled_lr, build_scheduler
 from visim.train.tracking import init_trackers, scalars
@@ -91,7 +100,11 @@ def train_process(
             init_trackers(accelerator, config.runtime.log_with, run_dir, config_to_dict(config))
         if resume:
             run.restore_latest_checkpoint()
+        run.warn_about_space()
         return run.train()
+    except WriteFailed as error:
+        print(f"error: {failed_write_line(error, run_dir)}", file=sys.stderr, flush=True)
+        return EXIT_ENVIRONMENT
     finally:
         accelerator.end_training()
 
@@ -171,6 +184,7 @@ class _ProcessRun:
 
         self.position = Position(epoch=0, batch=0, step=0)
         self.last_checkpoint: Path | None = None
+        self.space_warned = False  # once per run is enough
         self.saved_at_step = -1
         self.checkpoint_clock = time.monotonic()
         self.metrics = MetricsLog(run_dir.metrics)
@@ -248,6 +262,18 @@ class _ProcessRun:
         self.guard.restore(total=state["nonfinite_steps"])
         self.position = position
 
+    def warn_about_space(self) -> None:
+        """A line when the next checkpoint may not fit (run_storage.space_warning): sized
+        by the newest checkpoint on disk, or estimated from the model before the first."""
+        if not self.main:
+            return
+        newest = latest_checkpoint(self.run_dir.checkpoints)
+        size = newest.stat().st_size if newest else estimated_checkpoint_bytes(self.model)
+        warning = space_warning(self.run_dir, size)
+        if warning is not None:
+            self.display.message(f"warning: {warning}")
+            self.space_warned = True
+
     def save_checkpoint(self) -> None:
         rng_states = self._from_every_process(capture_rng())
         if self.main:
@@ -260,6 +286,8 @@ class _ProcessRun:
                 "nonfinite_steps": self.guard.read().total,
             }
             self.last_checkpoint = save_checkpoint(self.run_dir.checkpoints, self.position, state)
+            if not self.space_warned:
+                self.warn_about_space()
         # Nobody leaves before the file is complete: a launcher may end the stragglers.
         self.accelerator.wait_for_everyone()
         self.saved_at_step, self.checkpoint_clock = self.position.step, time.monotonic()

@@ -29,8 +29,10 @@ combined into one record:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -43,7 +45,7 @@ from visim.models.collapse_monitor import (
 )
 from visim.models.losses import negative_cosine, uniform_log_density
 from visim.models.siamese import SiameseModel, SiameseOutput
-from visim.train.atomic_write import write_text_atomically
+from visim.train.atomic_write import WriteFailed, storage_failure, write_text_atomically
 
 
 class MetricsWindow:
@@ -165,9 +167,20 @@ class MetricsLog:
         self.path = path
 
     def append(self, record: dict) -> None:
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
-            handle.flush()
+        """WriteFailed when the storage refuses the line; the file then ends at its last
+        whole line (a half line would make it unreadable)."""
+        length = self.path.stat().st_size if self.path.exists() else 0
+        try:
+            with open(self.path, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+                handle.flush()
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.truncate(self.path, length)
+            reason = storage_failure(error, self.path.parent)
+            if reason is None:
+                raise
+            raise WriteFailed(self.path, reason) from error
 
     def drop_after(self, step: int) -> None:
         """Forget the lines of steps after `step`: a resumed run trains those steps again."""

@@ -10,17 +10,21 @@ another run.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from visim.pipeline.backends.loader_workers import LoaderWorkersError, check_loader_workers
 from visim.pipeline.backends.registry import MissingExtraError, require_backend
 from visim.pipeline.sources.base import AUTO_SPLIT, SourceError
+from visim.pipeline.sources.beton_check import verify_before_use
 from visim.pipeline.sources.factory import open_split
 from visim.train.config import ConfigError, TrainConfig, option_name, validate
 from visim.train.environment import cuda_devices
 from visim.train.precision import PrecisionError, resolve_precision, training_device_info
 from visim.train.run_dir import RunDir
+from visim.train.run_storage import check_writable
 from visim.train.tracker_extras import TrackerUnavailable, require_tracker
 
 
@@ -72,26 +76,37 @@ def _accelerate_says_cpu() -> bool:
     return os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
 
 
-def check_source(config: TrainConfig) -> None:
-    """ConfigError unless the backend can read DATA and it holds at least one global batch."""
+def check_source(config: TrainConfig, warn: Callable[[str], None]) -> None:
+    """ConfigError unless the backend can read DATA and it holds at least one global batch.
+
+    A .beton is checked as `visim check` does (beton_check.verify_before_use): a damaged one
+    stops the run before it starts; `warn` gets the line saying when its content was not
+    verified.
+    """
     backend, source = config.data.backend, config.data.source
     if backend == "synthetic":
         _check_enough_samples(config.data.synthetic_samples, "[data] synthetic_samples", config)
         return
     if not source:
         raise ConfigError(f"DATA is required with --backend {backend}")
-    if backend == "ffcv":
-        path = Path(source).expanduser()
-        if not (path.is_file() and path.suffix == ".beton"):
-            raise ConfigError(
-                f"DATA {source}: --backend ffcv reads a .beton file written by `visim convert`"
-            )
-        return
+    path = Path(source).expanduser()
+    if backend == "ffcv" and not (path.is_file() and path.suffix == ".beton"):
+        raise ConfigError(
+            f"DATA {source}: --backend ffcv reads a .beton file written by `visim convert`"
+        )
     try:
+        if path.suffix == ".beton" and path.is_file():
+            verify_before_use(path, "DATA", warn)
         images = len(open_split(source, AUTO_SPLIT))
     except SourceError as error:
-        raise ConfigError(f"DATA {source}: {error}") from None
+        # Most messages name the file already: it is named once.
+        named = str(error).startswith(source)
+        raise ConfigError(f"DATA {error}" if named else f"DATA {source}: {error}") from None
     _check_enough_samples(images, f"DATA {source}", config)
+
+
+def _print_warning(line: str) -> None:
+    print(f"warning: {line}", file=sys.stderr, flush=True)
 
 
 def check_workers(config: TrainConfig) -> None:
@@ -132,7 +147,9 @@ def preflight(config: TrainConfig, run_dir: RunDir, *, resume: bool) -> ProcessP
         except TrackerUnavailable as error:
             raise ConfigError(str(error)) from None
     check_workers(config)
-    check_source(config)
+    # Under an external launcher every process runs these checks; only rank 0 writes the run.
+    first_process = os.environ.get("RANK", "0") == "0"
+    check_source(config, warn=_print_warning if first_process else lambda line: None)
     plan = plan_processes(config, len(cuda_devices()), external_world_size())
     check_batch_split(config.optim.batch_size, plan.processes)
     try:
@@ -141,11 +158,11 @@ def preflight(config: TrainConfig, run_dir: RunDir, *, resume: bool) -> ProcessP
         raise ConfigError(str(error)) from None
     if config.runtime.sync_bn and plan.cpu:
         raise ConfigError("--sync-bn needs CUDA devices: SyncBatchNorm does not run on the CPU")
-    # Under an external launcher every process runs these checks; only rank 0 writes the run.
-    first_process = os.environ.get("RANK", "0") == "0"
     if not resume and first_process and run_dir.holds_run():
         raise ConfigError(
             f"--out {run_dir.path} already holds a run; continue it with "
             f"--resume {run_dir.path}, or pick another --out"
         )
+    if first_process:
+        check_writable(run_dir)  # WriteFailed: the storage, not the options
     return plan

@@ -98,7 +98,12 @@ def test_a_manifest_that_does_not_match_its_beton_is_named(betons, tmp_path):
 def test_a_file_that_is_not_a_beton_is_named(betons, tmp_path):
     fake = tmp_path / "fake.beton"
     fake.write_bytes(b"\x00" * 10)
-    (tmp_path / "fake.json").write_text((betons / "raw.json").read_text())
+    manifest = json.loads((betons / "raw.json").read_text())
+    (tmp_path / "fake.json").write_text(json.dumps(manifest))
+    with pytest.raises(SourceError, match="fake.beton: 10 bytes, but `visim convert` wrote"):
+        open_source(fake)  # the size its manifest records says it at once
+    del manifest["checksums"]  # as manifests written before they were recorded
+    (tmp_path / "fake.json").write_text(json.dumps(manifest))
     with pytest.raises(SourceError, match="fake.beton: not a readable .beton"):
         open_source(fake)
 

@@ -23,6 +23,7 @@ from visim.pipeline.augment.degradations import degrade
 from visim.pipeline.augment.random_streams import stream_seed
 from visim.pipeline.augment.recipe import AugmentationRecipe
 from visim.pipeline.backends.torch import build_view_transform
+from visim.pipeline.convert.stop_points import stop_points
 from visim.pipeline.sources.base import ImageSource, UnreadableImage
 
 
@@ -182,7 +183,12 @@ def _batches(
         collate_fn=collate_readable,
         pin_memory=device.type == "cuda",
     )
-    for batch in loader:
-        if batch is None:
-            continue
-        yield EvalBatch(*(t.to(device, non_blocking=True) for t in batch))
+    # While the workers run, Ctrl-C is noted and raised between batches (stop_points says
+    # why): raised at random, it can land in the at-fork hooks that start the workers, which
+    # swallow it, and the command then runs to its end as if never interrupted.
+    with stop_points() as stop_check:
+        for batch in loader:
+            stop_check()
+            if batch is None:
+                continue
+            yield EvalBatch(*(t.to(device, non_blocking=True) for t in batch))

@@ -29,6 +29,9 @@ class Manifest:
     settings: dict[str, object] = field(default_factory=dict)  # how the images were written
     fields: list[str] = field(default_factory=lambda: [IMAGE_FIELD, LABEL_FIELD])
     visim_version: str = ""
+    # beton_checksums.Checksums.to_json() of the .beton as written; None in manifests written
+    # before visim recorded them.
+    checksums: dict | None = None
 
 
 def manifest_path(beton_path: str | Path) -> Path:

@@ -13,7 +13,8 @@ from visim.pipeline.sources.base import ImageSource, UnreadableImage
 
 SCAN_CHUNK = 32
 
-# (phase, done, total): phase is "checking" (decoding every file once) or "writing".
+# (phase, done, total): phase is "checking" (decoding every file once), "writing" (images), or
+# "checksums" (MiB of the written file read back).
 ProgressCallback = Callable[[str, int, int], None]
 
 

@@ -1,5 +1,5 @@
-"""Ctrl-C and SIGTERM during a conversion: noted when they arrive, acted on where the
-conversion chooses.
+"""Ctrl-C and SIGTERM during a conversion (or an evaluation's loader): noted when they arrive,
+acted on where the work chooses.
 
 Python raises KeyboardInterrupt wherever the main thread happens to be. Raised inside a
 library call that holds a threading lock (multiprocessing.Queue.put holds its queue's), it can

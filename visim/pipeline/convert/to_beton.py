@@ -23,6 +23,7 @@ import numpy as np
 from visim import __version__
 from visim.pipeline.backends.loader_workers import usable_cores
 from visim.pipeline.backends.registry import MissingExtraError, get_backend
+from visim.pipeline.convert.beton_checksums import Checksums, compute_checksums
 from visim.pipeline.convert.manifest import (
     IMAGE_FIELD,
     LABEL_FIELD,
@@ -44,6 +45,7 @@ MAX_RESOLUTION = math.isqrt(MAX_PAGE_SIZE // (2 * 3))
 # Rewrites after FFCV's encoder rejected images: each leaves those out; more than this many
 # means the encoder fails on images in general, and the conversion stops.
 MAX_REWRITES = 8
+MIB = 2**20  # the checksum phase counts progress in MiB
 
 
 def default_workers() -> int:
@@ -259,7 +261,11 @@ def _convert(
         readable = _write_encodable(
             source, readable, skipped, beton_tmp, settings, strict, progress, stop_check
         )
-        manifest = _manifest(source, readable, skipped, settings)
+        # Read back from disk: what the checksums vouch for is the file as it will be read.
+        checksums = compute_checksums(
+            beton_tmp, lambda done, total: progress("checksums", done // MIB, total // MIB)
+        )
+        manifest = _manifest(source, readable, skipped, settings, checksums)
         manifest_tmp.write_text(manifest_json(manifest))
         stop_check()  # the last moment at which the output can still be left unwritten
         # The .beton last: where it exists, its manifest is beside it.
@@ -271,7 +277,11 @@ def _convert(
 
 
 def _manifest(
-    source: ImageSource, readable: list[int], skipped: list[dict[str, str]], settings: WriteSettings
+    source: ImageSource,
+    readable: list[int],
+    skipped: list[dict[str, str]],
+    settings: WriteSettings,
+    checksums: Checksums,
 ) -> Manifest:
     labels = source.labels[readable]
     counts = np.bincount(labels, minlength=len(source.classes))
@@ -286,4 +296,5 @@ def _manifest(
         # Workers change how fast the file is written, never what is in it.
         settings={k: v for k, v in asdict(settings).items() if k != "workers"},
         visim_version=__version__,
+        checksums=checksums.to_json(),
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from visim.pipeline.convert.beton_checksums import checksums_from_json
 from visim.pipeline.convert.manifest import IMAGE_FIELD, LABEL_FIELD, read_manifest
 from visim.pipeline.sources.base import ImageSource, SourceError, check_split
 from visim.pipeline.sources.image_folder import decode_image
@@ -46,6 +47,14 @@ class BetonSource(ImageSource):
     def __init__(self, path: Path, split: str = "train") -> None:
         manifest = read_manifest(path)
         check_split(split, str(path), (manifest.split,))
+        recorded = checksums_from_json(manifest.checksums)
+        size = path.stat().st_size
+        if recorded is not None and size != recorded.size:
+            raise SourceError(
+                f"{path}: {size:,} bytes, but `visim convert` wrote {recorded.size:,} (its "
+                f"manifest says): the file was {'cut short' if size < recorded.size else 'changed'}"
+                "; convert it again"
+            )
         names, metadata, allocations = _read_tables(path)
         if {IMAGE_FIELD, LABEL_FIELD} - set(names) or len(metadata) != manifest.num_images:
             raise SourceError(
@@ -70,6 +79,12 @@ class BetonSource(ImageSource):
         if not len(order) or not np.array_equal(starts[found], self._starts):
             raise SourceError(f"{path}: its allocation table misses some images; convert it again")
         self._sizes = allocations["size"][order][found]
+        # Checked here for files without recorded checksums: FFCV reads the tables only.
+        end = int((self._starts + self._sizes).max())
+        if end > size:
+            raise SourceError(
+                f"{path}: cut short: {size:,} bytes, its images need {end:,}; convert it again"
+            )
         if self.labels.min() < 0 or self.labels.max() >= len(self.classes):
             raise SourceError(f"{path}: labels outside the manifest's {len(self.classes)} classes")
         self._file: np.memmap | None = None  # opened by each process that reads
@@ -93,3 +108,11 @@ class BetonSource(ImageSource):
 
     def describe(self, index: int) -> str:
         return f"{self.path}[{index}]"
+
+    def images_in(self, ranges: list[tuple[int, int]]) -> np.ndarray:
+        """Indices of the images with bytes in any [start, end) of `ranges`, ascending."""
+        ends = self._starts + self._sizes
+        hit = np.zeros(len(self._starts), dtype=bool)
+        for start, end in ranges:
+            hit |= (self._starts < end) & (ends > start)
+        return np.flatnonzero(hit)

@@ -29,6 +29,7 @@ The file is written under a temporary name and renamed when complete.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,7 @@ class EmbedResult:
     reference: str | None  # what the kNN columns measure against (None: no kNN columns)
     unreadable: int
     unreadable_items: list[str]  # the first UNREADABLE_NAMED of them
+    warnings: list[str]  # about the data, e.g. a .beton whose content was not verified
 
 
 def embed_run(
@@ -80,8 +82,9 @@ def embed_run(
         raise EvalError(f"--out {out}: already exists; pass --force to overwrite it")
     require_pyarrow()
     run = open_run(run_dir, settings.checkpoint)
-    source = open_eval_source("--data", settings.data, settings.split, "train")
-    reference = reference_source(run, settings)
+    warnings: list[str] = []
+    source = open_eval_source("--data", settings.data, settings.split, "train", warnings.append)
+    reference = reference_source(run, settings, warnings.append)
     device = resolve_device(settings.device)
     model = run.pretrained_model().to(device)
     # The eval loader is torch's; without --workers, the machine's default.
@@ -137,21 +140,24 @@ def embed_run(
         ),
         unreadable=len(missing),
         unreadable_items=[source.describe(int(i)) for i in missing[:UNREADABLE_NAMED]],
+        warnings=warnings,
     )
 
 
-def reference_source(run: EvaluatedRun, settings: EmbedSettings) -> ImageSource | None:
+def reference_source(
+    run: EvaluatedRun, settings: EmbedSettings, warn: Callable[[str], None]
+) -> ImageSource | None:
     """The images the kNN columns are measured against: --reference, else the run's training
     data; None with --reference none."""
     if settings.reference == NO_REFERENCE:
         return None
     if settings.reference is not None:
         return open_eval_source(
-            "--reference", settings.reference, settings.reference_split, "train"
+            "--reference", settings.reference, settings.reference_split, "train", warn
         )
     trained_on = run.config.data.source
     try:
-        return open_eval_source("--reference", trained_on, settings.reference_split, "train")
+        return open_eval_source("--reference", trained_on, settings.reference_split, "train", warn)
     except EvalError as error:
         raise EvalError(
             f"{error} (the run's training data, the default reference); name the reference "

@@ -21,6 +21,7 @@ import torch
 from visim.models.siamese import SiameseModel
 from visim.pipeline.backends.loader_workers import resolve_loader_workers
 from visim.pipeline.sources.base import ImageSource, SourceError
+from visim.pipeline.sources.beton_check import verify_before_use
 from visim.pipeline.sources.factory import open_split
 from visim.train.atomic_write import write_text_atomically
 from visim.train.evaluation import plots
@@ -53,12 +54,20 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def open_eval_source(option: str, location: str, split: str, preferred: str) -> ImageSource:
-    """The data of `option`; split auto means `preferred` where the source has splits."""
+def open_eval_source(
+    option: str, location: str, split: str, preferred: str, warn: Callable[[str], None]
+) -> ImageSource:
+    """The data of `option`; split auto means `preferred` where the source has splits. A
+    .beton is checked first as `visim check` does (`warn` gets the line saying when its
+    content was not verified)."""
     try:
+        if location.endswith(".beton") and Path(location).is_file():
+            verify_before_use(Path(location), option, warn)
         return open_split(location, split, preferred)
     except SourceError as error:
-        raise EvalError(f"{option} {location}: {error}") from None
+        # Most messages name the file already: it is named once.
+        named = str(error).startswith(location)
+        raise EvalError(f"{option} {error}" if named else f"{option} {location}: {error}") from None
 
 
 def same_images(first: ImageSource, second: ImageSource) -> bool:
@@ -90,20 +99,26 @@ def evaluate_run(
     expensive work when the run, the data or the options cannot be evaluated.
     """
     run = open_run(run_dir, settings.checkpoint)
+    warnings = [f"skipped weights {line}" for line in run.passed_over]
     sources = {
-        "train": open_eval_source("--train", settings.train, settings.train_split, "train"),
-        "test": open_eval_source("--test", settings.test, settings.test_split, "test"),
+        "train": open_eval_source(
+            "--train", settings.train, settings.train_split, "train", warnings.append
+        ),
+        "test": open_eval_source(
+            "--test", settings.test, settings.test_split, "test", warnings.append
+        ),
     }
     check_same_classes(sources["train"], sources["test"])
     compare = None if settings.compare is None else open_compare_run(settings.compare)
     if settings.ood:
-        sources["ood"] = open_eval_source("--ood", settings.ood, settings.ood_split, "test")
+        sources["ood"] = open_eval_source(
+            "--ood", settings.ood, settings.ood_split, "test", warnings.append
+        )
     device = resolve_device(settings.device)
     tracker = eval_tracker(settings.log_with, run)
     # The eval loader is torch's; without --workers, the machine's default, as for training.
     workers = resolve_loader_workers(settings.workers, "torch", device.type)
     settings = dataclasses.replace(settings, workers=workers)
-    warnings = [f"skipped weights {line}" for line in run.passed_over]
     if same_images(sources["train"], sources["test"]):
         warnings.append(
             f"--test is the same images as --train ({sources['test'].location}, split "

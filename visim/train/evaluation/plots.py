@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from visim.train.atomic_write import write_atomically
 from visim.train.evaluation.kappa_analysis import wants_log_scale
 
 PLOTS_HINT = "pip install 'visim[plots]'"
@@ -33,6 +34,11 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def _save(fig, path: Path) -> None:
+    """As a PNG, atomically: a full disk leaves the previous plot, not half of a new one."""
+    write_atomically(path, lambda temporary: fig.savefig(temporary, dpi=120, format="png"))
+
+
 def check_plots_available() -> None:
     """MissingPlotsExtra now, before any work, rather than after the numbers are computed."""
     _figure(1, 1)
@@ -51,7 +57,7 @@ def plot_accuracy_per_bin(bins: list[dict], overall_accuracy: float, path: Path)
     ax.set_ylabel("linear probe top-1 accuracy (%)")
     ax.set_title("Accuracy against kappa")
     ax.legend()
-    fig.savefig(path, dpi=120)
+    _save(fig, path)
 
 
 def plot_kappa_histograms(histogram: dict, path: Path) -> None:
@@ -70,7 +76,7 @@ def plot_kappa_histograms(histogram: dict, path: Path) -> None:
     ax.set_ylabel("fraction of images")
     ax.set_title("kappa per view")
     ax.legend()
-    fig.savefig(path, dpi=120)
+    _save(fig, path)
 
 
 def plot_image_grid(
@@ -86,7 +92,7 @@ def plot_image_grid(
         ax.imshow(image)
         ax.set_title(caption, fontsize=8, color=color)
         ax.axis("off")
-    fig.savefig(path, dpi=120)
+    _save(fig, path)
 
 
 def plot_training_curves(records: list[dict], path: Path) -> None:

@@ -1,0 +1,223 @@
+"""Kappa beside, and combined with, the kNN density: screened on the uncertainty benchmark's
+validation runs.
+
+The question: does kappa carry per-image information the feature density lacks, so that a
+combination ranks images better than either alone? Both are computed from the same
+checkpoint, so no pre-training happens here: the script reads the feature caches `visim eval`
+left in the run directories of `nox -s uncertainty_benchmark -- --split val` (the validation
+variants: no test image of any set is read) and draws only the cropped and blurred versions
+of the evaluation images again.
+
+Each score is first put on the training images' scale, so that neither dominates by its
+units: "z" subtracts the training images' mean and divides by their standard deviation;
+"rank" replaces a value by the share of training images at or below it (the empirical CDF).
+The training images' own density is leave-one-out. A candidate is w * kappa + (1 - w) *
+density for w in WEIGHTS; w = 0 and 1 are the parts alone. Density is the kNN mean cosine
+(k = 10), the better of the two kNN scores on every set of the test-split table.
+
+    python benchmarks/kappa_density_screen.py --configurations vi-simsiam,vi-paper --seeds 0
+
+writes kappa_density_screen.json and .md beside this file (the Python of the benchmark's
+virtualenv: .nox/uncertainty_benchmark/bin/python).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from uncertainty_data import OOD_PARTNER, SETS, Sizes, set_file
+from uncertainty_runs import BUDGETS, CONFIGURATIONS, KNN_K, Run
+
+from visim.pipeline.sources.factory import open_split
+from visim.train.atomic_write import write_text_atomically
+from visim.train.environment import environment_report
+from visim.train.evaluation.classification import classify
+from visim.train.evaluation.eval_settings import EvalSettings
+from visim.train.evaluation.run_loading import open_run
+from visim.train.evaluation.uncertainty_metrics import recall_at_one, score_metrics
+from visim.train.evaluation.uncertainty_report import degraded_features, positions_of
+from visim.train.evaluation.uncertainty_scores import kappa_uncertainty, knn_density
+
+WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+NORMALISATIONS = ("z", "rank")
+SHOWN = ("r_auroc", "probe_auroc", "ood_auroc", "cropped_higher", "blurred_higher")
+RESULTS = Path(__file__).with_name("kappa_density_screen.json")
+CACHE = Path(__file__).parent / "data" / "uncertainty"
+
+
+def cached_features(run_dir: Path, data: Path, split: str) -> dict[str, torch.Tensor]:
+    """The pretrained weights' cached features (with kappa) of `data`'s `split`."""
+    pattern = f"pretrained-{data.name}-{split}-*.pt"
+    found = sorted((run_dir / "eval" / "cache").glob(pattern))
+    if len(found) != 1:
+        raise SystemExit(f"{run_dir}: expected one cache file {pattern}, found {len(found)}")
+    return torch.load(found[0], weights_only=False)["payload"]
+
+
+def image_scores(train: torch.Tensor, role: dict[str, torch.Tensor], own: bool) -> dict:
+    """kappa and density uncertainty of each image of `role` (own: the training images)."""
+    return {
+        "kappa": kappa_uncertainty(role["kappa"].numpy()),
+        "density": knn_density(train, role["features"], leave_one_out=own)["knn_mean_cosine"],
+    }
+
+
+def normaliser(reference: np.ndarray, how: str):
+    """A function putting values on `reference`'s scale (module docstring)."""
+    if how == "z":
+        mean, std = reference.mean(), reference.std()
+        return lambda values: (values - mean) / std
+    ordered = np.sort(reference)
+    return lambda values: np.searchsorted(ordered, values, side="right") / len(ordered)
+
+
+def combined(found: dict, scale: dict, weight: float) -> np.ndarray:
+    """weight * kappa + (1 - weight) * density, each on the training images' scale."""
+    return weight * scale["kappa"](found["kappa"]) + (1 - weight) * scale["density"](
+        found["density"]
+    )
+
+
+def mean_of(rows: list[dict], candidate: str, metric: str) -> float:
+    return float(np.mean([row["metrics"][candidate][metric] for row in rows]))
+
+
+def measure(run: Run, out: Path, cache: Path, sizes: Sizes) -> dict:
+    """{candidate name: score_metrics} of one VI-SimSiam run."""
+    run_dir = run.run_dir(out, sizes)
+    data = set_file(sizes.folder(cache), run.data_set, run.split)
+    ood_data = set_file(sizes.folder(cache), OOD_PARTNER[run.data_set], run.split)
+    roles = {
+        "train": cached_features(run_dir, data, "train"),
+        "test": cached_features(run_dir, data, "test"),
+        "ood": cached_features(run_dir, ood_data, "test"),
+    }
+    _, neighbour = recall_at_one(roles["test"]["features"], roles["test"]["labels"])
+    defaults = EvalSettings(train="", test="")
+    classes = int(roles["train"]["labels"].max()) + 1
+    _, probe_correct, _ = classify(
+        roles["train"], roles["test"], classes, knn_k=KNN_K,
+        knn_temperature=defaults.knn_temperature,
+        probe_weight_decay=defaults.probe_weight_decay,
+        probe_max_iter=defaults.probe_max_iter, device=torch.device("cpu"),
+    )  # fmt: skip
+    evaluated = open_run(run_dir, None)
+    degraded = degraded_features(
+        evaluated, evaluated.pretrained_model(), open_split(str(data), "test", "test"),
+        roles["test"], sizes.evaluation, batch_size=256, device=torch.device("cpu"),
+        workers=1, log=print,
+    )  # fmt: skip
+    train = roles["train"]["features"]
+    scores = {role: image_scores(train, found, role == "train") for role, found in roles.items()}
+    changed = {kind: image_scores(train, found, False) for kind, found in degraded.items()}
+    positions = {
+        kind: positions_of(roles["test"]["indices"], found["indices"])
+        for kind, found in degraded.items()
+    }
+    results = {}
+    for how in NORMALISATIONS:
+        scale = {part: normaliser(scores["train"][part], how) for part in ("kappa", "density")}
+        for weight in WEIGHTS:
+            if how == "rank" and weight in (0.0, 1.0):
+                continue  # a monotone map of one part: the same metrics as under "z"
+            test = combined(scores["test"], scale, weight)
+            results[f"{how} w={weight}"] = score_metrics(
+                test,
+                neighbour,
+                probe_correct.numpy(),
+                combined(scores["ood"], scale, weight),
+                {
+                    kind: (test[positions[kind]], combined(changed[kind], scale, weight))
+                    for kind in degraded
+                },
+            )
+    return results
+
+
+def markdown(rows: dict[str, dict], commands: list[str]) -> str:
+    """Per configuration and candidate: the mean over its runs of each metric, then R-AUROC /
+    probe AUROC per set."""
+    sets = sorted({row["set"] for row in rows.values()}, key=SETS.index)
+    configurations = sorted({row["configuration"] for row in rows.values()})
+    lines = [
+        "# Kappa and the kNN density combined (validation runs of the uncertainty benchmark)",
+        "",
+        "Candidate `NORM w=W`: W * kappa + (1 - W) * kNN mean cosine (k = 10), each put on the "
+        "training images' scale by NORM (z: mean and standard deviation; rank: empirical CDF); "
+        "`z w=0.0` is the density alone, `z w=1.0` kappa alone. Uncertainties: higher = less "
+        f"certain. Runs: {', '.join(sorted(rows))}. Each cell: the mean over the "
+        "configuration's runs; per set: R-AUROC / probe AUROC.",
+        "",
+        "| configuration | candidate | " + " | ".join(SHOWN) + " | " + " | ".join(sets) + " |",
+        "|---|---|" + "---:|" * (len(SHOWN) + len(sets)),
+    ]
+    for configuration in configurations:
+        runs = [row for row in rows.values() if row["configuration"] == configuration]
+        for name in runs[0]["metrics"]:
+            cells = [f"{mean_of(runs, name, metric):.3f}" for metric in SHOWN]
+            for data_set in sets:
+                of_set = [row for row in runs if row["set"] == data_set]
+                r, probe = (mean_of(of_set, name, metric) for metric in ("r_auroc", "probe_auroc"))
+                cells.append(f"{r:.3f} / {probe:.3f}")
+            lines.append(f"| {configuration} | {name} | " + " | ".join(cells) + " |")
+    env = environment_report()
+    lines += [
+        "",
+        f"Machine: {env.get('cpu_model', 'not recorded')}; visim commit {env['git_commit']}.",
+        "",
+        "Commands:",
+        "",
+        "```",
+        *commands,
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--budgets", default="short", help=f"of {list(BUDGETS)}")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--configurations", default="vi-simsiam,vi-paper")
+    parser.add_argument("--train-images", type=int, default=1600)
+    parser.add_argument("--eval-images", type=int, default=400)
+    parser.add_argument(
+        "--cache", type=Path, default=Path(__file__).parent / "data" / "uncertainty"
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/uncertainty-benchmark"))
+    args = parser.parse_args()
+    sizes = Sizes(args.train_images, args.eval_images)
+    configurations = args.configurations.split(",")
+    if "simsiam" in configurations or not set(configurations) <= set(CONFIGURATIONS):
+        parser.error(f"--configurations: VI-SimSiam ones of {list(CONFIGURATIONS)}")
+    rows = {}
+    for data_set in args.sets.split(","):
+        for budget in args.budgets.split(","):
+            for seed in (int(text) for text in args.seeds.split(",")):
+                for configuration in configurations:
+                    run = Run("val", data_set, budget, seed, configuration)
+                    print(f"== {run.key}", flush=True)
+                    rows[run.key] = {
+                        "set": data_set, "budget": budget, "seed": seed,
+                        "configuration": configuration,
+                        "metrics": measure(run, args.out, args.cache, sizes),
+                    }  # fmt: skip
+    write_text_atomically(RESULTS, json.dumps(rows, indent=2) + "\n")
+    command = "python benchmarks/kappa_density_screen.py " + " ".join(
+        f"--{name.replace('_', '-')} {value}"
+        for name, value in vars(args).items()
+        if name in ("sets", "budgets", "seeds", "configurations")
+    )
+    text = markdown(rows, [command])
+    write_text_atomically(RESULTS.with_suffix(".md"), text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
