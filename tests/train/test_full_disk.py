@@ -150,3 +150,14 @@ def test_eval_and_embed_on_a_full_disk_leave_what_was_there(tmp_path):
         assert error_line(embedded).startswith(f"error: could not write {out}: no space left")
         assert not out.exists()
         assert no_temporaries(small) == []
+
+
+def test_convert_onto_a_full_disk_writes_nothing(tmp_path):
+    pytest.importorskip("ffcv", reason="the ffcv extra is not installed")
+    with filesystem(tmp_path / "small", 12) as small:
+        out = small / "shapes.beton"
+        result = visim("convert", "demo:2000", str(out), "--workers", "1", cwd=tmp_path)
+        assert result.returncode == 1
+        line = error_line(result)
+        assert "No space left on device" in line and line.endswith(f"nothing written to {out}")
+        assert list(small.iterdir()) == []
