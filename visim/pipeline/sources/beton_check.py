@@ -10,6 +10,7 @@ overwritten in place. Every problem is a SourceError of one line that names the 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +47,9 @@ def check_beton(path: Path, *, verify: bool, progress: ByteProgress | None = Non
     ranges and the images stored there.
     """
     path = Path(path)
-    source = BetonSource(path, read_manifest(path).split)
-    recorded = checksums_from_json(read_manifest(path).checksums)
+    manifest = read_manifest(path)
+    source = BetonSource(path, manifest.split)
+    recorded = checksums_from_json(manifest.checksums)
     size = path.stat().st_size
     if not verify or recorded is None:
         return BetonCheck(path, len(source), size, False, recorded is not None, 0.0)
@@ -79,7 +81,7 @@ def describe_images(images: np.ndarray) -> str:
     return f"{len(images)} images (indices {named}{more})"
 
 
-def verify_before_use(path: Path, option: str, log) -> None:
+def verify_before_use(path: Path, option: str, log: Callable[[str], None]) -> None:
     """The check pretrain and eval make of a .beton before any work: structure always; the
     checksums when the file is at most AUTO_VERIFY_BYTES, with a line saying how to verify a
     larger one (`log` prints it). SourceError as check_beton."""
