@@ -1,12 +1,14 @@
 """Kappa beside, and combined with, the kNN density: screened on the uncertainty benchmark's
-validation runs.
+validation runs, with two other readings of the same agreement kappa is trained on.
 
 The question: does kappa carry per-image information the feature density lacks, so that a
-combination ranks images better than either alone? Both are computed from the same
+combination ranks images better than either alone? Or does a head fitted after pre-training
+on each training image's agreement over several views (an image's property, not one
+augmentation draw's) rank better than the trained head? Both are computed from the same
 checkpoint, so no pre-training happens here: the script reads the feature caches `visim eval`
 left in the run directories of `nox -s uncertainty_benchmark -- --split val` (the validation
 variants: no test image of any set is read) and draws only the cropped and blurred versions
-of the evaluation images again.
+of the evaluation images, and the augmented views behind the agreement, again.
 
 Each score is first put on the training images' scale, so that neither dominates by its
 units: "z" subtracts the training images' mean and divides by their standard deviation;
@@ -37,12 +39,15 @@ from visim.train.atomic_write import write_text_atomically
 from visim.train.environment import environment_report
 from visim.train.evaluation.classification import classify
 from visim.train.evaluation.eval_settings import EvalSettings
+from visim.train.evaluation.kappa_readout import KappaReader
 from visim.train.evaluation.run_loading import open_run
 from visim.train.evaluation.uncertainty_metrics import recall_at_one, score_metrics
 from visim.train.evaluation.uncertainty_report import degraded_features, positions_of
 from visim.train.evaluation.uncertainty_scores import kappa_uncertainty, knn_density
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+VIEWS = 4  # augmented views per image behind the fit and the post-hoc head's target
+RIDGE = 1e-3  # the post-hoc head's ridge penalty, per training image
 NORMALISATIONS = ("z", "rank")
 SHOWN = ("r_auroc", "probe_auroc", "ood_auroc", "cropped_higher", "blurred_higher")
 RESULTS = Path(__file__).with_name("kappa_density_screen.json")
@@ -82,8 +87,15 @@ def combined(found: dict, scale: dict, weight: float) -> np.ndarray:
     )
 
 
-def mean_of(rows: list[dict], candidate: str, metric: str) -> float:
-    return float(np.mean([row["metrics"][candidate][metric] for row in rows]))
+def mean_of(rows: list[dict], candidate: str, metric: str) -> float | None:
+    """The mean over `rows`; None where the candidate has no such metric (own views fit:
+    degraded images have no views drawn)."""
+    values = [row["metrics"][candidate][metric] for row in rows]
+    return None if None in values else float(np.mean(values))
+
+
+def cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def measure(run: Run, out: Path, cache: Path, sizes: Sizes) -> dict:
@@ -135,7 +147,53 @@ def measure(run: Run, out: Path, cache: Path, sizes: Sizes) -> dict:
                     for kind in degraded
                 },
             )
+    model = evaluated.pretrained_model()
+    sources = {
+        "train": open_split(str(data), "train", "train"),
+        "test": open_split(str(data), "test", "test"),
+        "ood": open_split(str(ood_data), "test", "test"),
+    }
+    fits = {role: views_fit(evaluated, model, sources[role], roles[role]) for role in sources}
+    head = posthoc_head(roles["train"]["features"], kappa_uncertainty(fits["train"]))
+    predicted = {role: head(found["features"]) for role, found in roles.items()}
+    test = predicted["test"]
+    changed_head = {kind: head(found["features"]) for kind, found in degraded.items()}
+    results["posthoc head"] = score_metrics(
+        test, neighbour, probe_correct.numpy(), predicted["ood"],
+        {kind: (test[positions[kind]], changed_head[kind]) for kind in degraded},
+    )  # fmt: skip
+    own = kappa_uncertainty(fits["test"])
+    results["own views fit"] = score_metrics(
+        own, neighbour, probe_correct.numpy(), kappa_uncertainty(fits["ood"])
+    )
     return results
+
+
+def views_fit(evaluated, model, source, found: dict[str, torch.Tensor]) -> np.ndarray:
+    """The `fit` kappa of VIEWS augmented views of each image of `found` (its agreement)."""
+    reader = KappaReader(evaluated, model, "fit", VIEWS, 256, 1, print)
+    drawn = reader.views_of(source, VIEWS, found["indices"].tolist())
+    assert torch.equal(drawn["indices"], found["indices"])
+    return drawn["fit"].double().numpy()
+
+
+def posthoc_head(features: torch.Tensor, target: np.ndarray):
+    """A ridge regression of `target` (the training images' -log fit) on their clean,
+    L2-normalised, detached features: a head fitted after pre-training on an image's
+    agreement over many views rather than on one augmentation draw."""
+    unit = torch.nn.functional.normalize(features.double(), dim=1).numpy()
+    finite = np.isfinite(target)
+    x, y = unit[finite], target[finite]
+    mean_x, mean_y = x.mean(axis=0), y.mean()
+    centred = x - mean_x
+    gram = centred.T @ centred + RIDGE * len(x) * np.eye(x.shape[1])
+    weights = np.linalg.solve(gram, centred.T @ (y - mean_y))
+
+    def predict(query: torch.Tensor) -> np.ndarray:
+        unit_query = torch.nn.functional.normalize(query.double(), dim=1).numpy()
+        return (unit_query - mean_x) @ weights + mean_y
+
+    return predict
 
 
 def markdown(rows: dict[str, dict], commands: list[str]) -> str:
@@ -144,12 +202,17 @@ def markdown(rows: dict[str, dict], commands: list[str]) -> str:
     sets = sorted({row["set"] for row in rows.values()}, key=SETS.index)
     configurations = sorted({row["configuration"] for row in rows.values()})
     lines = [
-        "# Kappa and the kNN density combined (validation runs of the uncertainty benchmark)",
+        "# Kappa beside the kNN density: combined, refitted, read from views (validation "
+        "runs of the uncertainty benchmark)",
         "",
         "Candidate `NORM w=W`: W * kappa + (1 - W) * kNN mean cosine (k = 10), each put on the "
         "training images' scale by NORM (z: mean and standard deviation; rank: empirical CDF); "
-        "`z w=0.0` is the density alone, `z w=1.0` kappa alone. Uncertainties: higher = less "
-        f"certain. Runs: {', '.join(sorted(rows))}. Each cell: the mean over the "
+        "`z w=0.0` is the density alone, `z w=1.0` kappa alone. `posthoc head`: a ridge "
+        f"regression, fitted after pre-training on the training images' clean detached "
+        f"features, of each image's agreement over {VIEWS} augmented views (-log of the `fit` "
+        "kappa), read on clean features. `own views fit`: that agreement measured on the "
+        "evaluated image's own views (no head; no degraded images). Uncertainties: higher = "
+        f"less certain. Runs: {', '.join(sorted(rows))}. Each cell: the mean over the "
         "configuration's runs; per set: R-AUROC / probe AUROC.",
         "",
         "| configuration | candidate | " + " | ".join(SHOWN) + " | " + " | ".join(sets) + " |",
@@ -158,11 +221,11 @@ def markdown(rows: dict[str, dict], commands: list[str]) -> str:
     for configuration in configurations:
         runs = [row for row in rows.values() if row["configuration"] == configuration]
         for name in runs[0]["metrics"]:
-            cells = [f"{mean_of(runs, name, metric):.3f}" for metric in SHOWN]
+            cells = [cell(mean_of(runs, name, metric)) for metric in SHOWN]
             for data_set in sets:
                 of_set = [row for row in runs if row["set"] == data_set]
                 r, probe = (mean_of(of_set, name, metric) for metric in ("r_auroc", "probe_auroc"))
-                cells.append(f"{r:.3f} / {probe:.3f}")
+                cells.append(f"{cell(r)} / {cell(probe)}")
             lines.append(f"| {configuration} | {name} | " + " | ".join(cells) + " |")
     env = environment_report()
     lines += [
