@@ -17,10 +17,16 @@ The training images' own density is leave-one-out. A candidate is w * kappa + (1
 density for w in WEIGHTS; w = 0 and 1 are the parts alone. Density is the kNN mean cosine
 (k = 10), the better of the two kNN scores on every set of the test-split table.
 
+A post-hoc head is fitted two ways on the same target (each training image's agreement over
+VIEWS views): a ridge regression, and a linear head trained with a pairwise ranking loss, as
+"Pretrained Visual Uncertainties" (Kirchhof et al., 2024) trains its detached head: only the
+order of the images' agreements is asked for, not its scale.
+
     python benchmarks/kappa_density_screen.py --configurations vi-simsiam,vi-paper --seeds 0
 
 writes kappa_density_screen.json and .md beside this file (the Python of the benchmark's
-virtualenv: .nox/uncertainty_benchmark/bin/python).
+virtualenv: .nox/uncertainty_benchmark/bin/python). Rows accumulate: a run measured again
+replaces its row, the others are kept, and the markdown has one table per budget.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ from visim.train.evaluation.uncertainty_scores import kappa_uncertainty, knn_den
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 VIEWS = 4  # augmented views per image behind the fit and the post-hoc head's target
 RIDGE = 1e-3  # the post-hoc head's ridge penalty, per training image
+RANKING_STEPS = 500  # full-batch Adam steps of the ranking head (its loss is flat by then)
+RANKING_PAIRS = 20_000  # image pairs drawn per step
 NORMALISATIONS = ("z", "rank")
 SHOWN = ("r_auroc", "probe_auroc", "ood_auroc", "cropped_higher", "blurred_higher")
 RESULTS = Path(__file__).with_name("kappa_density_screen.json")
@@ -154,14 +162,19 @@ def measure(run: Run, out: Path, cache: Path, sizes: Sizes) -> dict:
         "ood": open_split(str(ood_data), "test", "test"),
     }
     fits = {role: views_fit(evaluated, model, sources[role], roles[role]) for role in sources}
-    head = posthoc_head(roles["train"]["features"], kappa_uncertainty(fits["train"]))
-    predicted = {role: head(found["features"]) for role, found in roles.items()}
-    test = predicted["test"]
-    changed_head = {kind: head(found["features"]) for kind, found in degraded.items()}
-    results["posthoc head"] = score_metrics(
-        test, neighbour, probe_correct.numpy(), predicted["ood"],
-        {kind: (test[positions[kind]], changed_head[kind]) for kind in degraded},
-    )  # fmt: skip
+    agreement = kappa_uncertainty(fits["train"])
+    heads = {
+        "posthoc head": posthoc_head(roles["train"]["features"], agreement),
+        "posthoc ranking head": ranking_head(roles["train"]["features"], agreement),
+    }
+    for name, head in heads.items():
+        predicted = {role: head(found["features"]) for role, found in roles.items()}
+        test = predicted["test"]
+        changed_head = {kind: head(found["features"]) for kind, found in degraded.items()}
+        results[name] = score_metrics(
+            test, neighbour, probe_correct.numpy(), predicted["ood"],
+            {kind: (test[positions[kind]], changed_head[kind]) for kind in degraded},
+        )  # fmt: skip
     own = kappa_uncertainty(fits["test"])
     results["own views fit"] = score_metrics(
         own, neighbour, probe_correct.numpy(), kappa_uncertainty(fits["ood"])
@@ -196,11 +209,38 @@ def posthoc_head(features: torch.Tensor, target: np.ndarray):
     return predict
 
 
-def markdown(rows: dict[str, dict], commands: list[str]) -> str:
+def ranking_head(features: torch.Tensor, target: np.ndarray):
+    """A linear head on the same unit-length, detached features, trained so that of two
+    training images the one with the higher `target` scores higher: the logistic loss of
+    the score difference over random pairs (PVU's ranking objective)."""
+    unit = torch.nn.functional.normalize(features.float(), dim=1)
+    finite = torch.from_numpy(np.isfinite(target))
+    x, y = unit[finite], torch.from_numpy(target[finite]).float()
+    generator = torch.Generator().manual_seed(0)
+    head = torch.nn.Linear(x.shape[1], 1)
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2, weight_decay=1e-4)
+    for _ in range(RANKING_STEPS):
+        first, second = torch.randint(len(x), (2, RANKING_PAIRS), generator=generator)
+        order = torch.sign(y[first] - y[second])
+        scores = head(x).squeeze(1)  # every image once, then indexed: cheaper than per pair
+        margin = scores[first] - scores[second]
+        loss = torch.nn.functional.softplus(-order * margin)[order != 0].mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    def predict(query: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            unit_query = torch.nn.functional.normalize(query.float(), dim=1)
+            return head(unit_query).squeeze(1).double().numpy()
+
+    return predict
+
+
+def markdown(rows: dict[str, dict], commands: dict[str, str]) -> str:
     """Per configuration and candidate: the mean over its runs of each metric, then R-AUROC /
     probe AUROC per set."""
     sets = sorted({row["set"] for row in rows.values()}, key=SETS.index)
-    configurations = sorted({row["configuration"] for row in rows.values()})
     lines = [
         "# Kappa beside the kNN density: combined, refitted, read from views (validation "
         "runs of the uncertainty benchmark)",
@@ -211,22 +251,15 @@ def markdown(rows: dict[str, dict], commands: list[str]) -> str:
         f"regression, fitted after pre-training on the training images' clean detached "
         f"features, of each image's agreement over {VIEWS} augmented views (-log of the `fit` "
         "kappa), read on clean features. `own views fit`: that agreement measured on the "
-        "evaluated image's own views (no head; no degraded images). Uncertainties: higher = "
-        f"less certain. Runs: {', '.join(sorted(rows))}. Each cell: the mean over the "
+        "evaluated image's own views (no head; no degraded images). `posthoc ranking head`: "
+        "a linear head on the same features and target trained with a pairwise ranking loss "
+        "(added after the short-budget rows were measured). Uncertainties: higher = less "
+        f"certain. Runs: {', '.join(sorted(rows))}. Each cell: the mean over the "
         "configuration's runs; per set: R-AUROC / probe AUROC.",
-        "",
-        "| configuration | candidate | " + " | ".join(SHOWN) + " | " + " | ".join(sets) + " |",
-        "|---|---|" + "---:|" * (len(SHOWN) + len(sets)),
     ]
-    for configuration in configurations:
-        runs = [row for row in rows.values() if row["configuration"] == configuration]
-        for name in runs[0]["metrics"]:
-            cells = [cell(mean_of(runs, name, metric)) for metric in SHOWN]
-            for data_set in sets:
-                of_set = [row for row in runs if row["set"] == data_set]
-                r, probe = (mean_of(of_set, name, metric) for metric in ("r_auroc", "probe_auroc"))
-                cells.append(f"{cell(r)} / {cell(probe)}")
-            lines.append(f"| {configuration} | {name} | " + " | ".join(cells) + " |")
+    for budget in sorted({row["budget"] for row in rows.values()}, key=list(BUDGETS).index):
+        lines += ["", f"## {BUDGETS[budget]} epochs ({budget} budget)", ""]
+        lines += budget_table([row for row in rows.values() if row["budget"] == budget], sets)
     env = environment_report()
     lines += [
         "",
@@ -235,11 +268,29 @@ def markdown(rows: dict[str, dict], commands: list[str]) -> str:
         "Commands:",
         "",
         "```",
-        *commands,
+        *(commands[budget] for budget in sorted(commands)),
         "```",
         "",
     ]
     return "\n".join(lines)
+
+
+def budget_table(rows: list[dict], sets: list[str]) -> list[str]:
+    """One budget's rows: per configuration and candidate, the mean over its runs."""
+    lines = [
+        "| configuration | candidate | " + " | ".join(SHOWN) + " | " + " | ".join(sets) + " |",
+        "|---|---|" + "---:|" * (len(SHOWN) + len(sets)),
+    ]
+    for configuration in sorted({row["configuration"] for row in rows}):
+        runs = [row for row in rows if row["configuration"] == configuration]
+        for name in runs[0]["metrics"]:
+            cells = [cell(mean_of(runs, name, metric)) for metric in SHOWN]
+            for data_set in sets:
+                of_set = [row for row in runs if row["set"] == data_set]
+                r, probe = (mean_of(of_set, name, metric) for metric in ("r_auroc", "probe_auroc"))
+                cells.append(f"{cell(r)} / {cell(probe)}")
+            lines.append(f"| {configuration} | {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main() -> None:
@@ -259,7 +310,8 @@ def main() -> None:
     configurations = args.configurations.split(",")
     if "simsiam" in configurations or not set(configurations) <= set(CONFIGURATIONS):
         parser.error(f"--configurations: VI-SimSiam ones of {list(CONFIGURATIONS)}")
-    rows = {}
+    saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    rows, commands = saved.get("rows", {}), saved.get("commands", {})
     for data_set in args.sets.split(","):
         for budget in args.budgets.split(","):
             for seed in (int(text) for text in args.seeds.split(",")):
@@ -271,13 +323,15 @@ def main() -> None:
                         "configuration": configuration,
                         "metrics": measure(run, args.out, args.cache, sizes),
                     }  # fmt: skip
-    write_text_atomically(RESULTS, json.dumps(rows, indent=2) + "\n")
     command = "python benchmarks/kappa_density_screen.py " + " ".join(
         f"--{name.replace('_', '-')} {value}"
         for name, value in vars(args).items()
         if name in ("sets", "budgets", "seeds", "configurations")
     )
-    text = markdown(rows, [command])
+    commands[args.budgets] = command
+    saved = {"rows": rows, "commands": commands}
+    write_text_atomically(RESULTS, json.dumps(saved, indent=2) + "\n")
+    text = markdown(rows, commands)
     write_text_atomically(RESULTS.with_suffix(".md"), text)
     print(text)
 
