@@ -103,9 +103,9 @@ def _parse_graph(root: Path, module_level: bool, package: str) -> dict[str, set[
 
 def import_graph(root: Path, module_level: bool, package: str = "visim") -> dict[str, set[str]]:
     """Module -> the package's modules it imports, parsed in an interpreter of its own:
-    CPython 3.11's ast.parse can fail with "AST constructor recursion depth mismatch" once
-    something earlier in the process has left the ast module's depth counter off (an error
-    path, or another thread: cpython#106905), and the test suite runs much before this."""
+    CPython 3.11's ast.parse fails with "AST constructor recursion depth mismatch" when a
+    collection inside it runs a finalizer whose error pytest's unraisablehook formats (which
+    parses source too), and the suite leaves many such finalizers (numba's) behind."""
     args = [sys.executable, __file__, str(root), str(int(module_level)), package]
     done = subprocess.run(args, capture_output=True, text=True, check=True)
     return {name: set(targets) for name, targets in json.loads(done.stdout).items()}

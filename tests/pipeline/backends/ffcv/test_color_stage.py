@@ -44,6 +44,7 @@ from visim.pipeline.augment.keyed_random import view_key  # noqa: E402
 from visim.pipeline.augment.recipe import AugmentationRecipe  # noqa: E402
 from visim.pipeline.backends.ffcv.color_stage import RecipeColorStage  # noqa: E402
 from visim.pipeline.backends.ffcv.decode_once import TwoViewRandomResizedCropDecoder  # noqa: E402
+from visim.pipeline.backends.ffcv.loader import collection_paused  # noqa: E402
 from visim.pipeline.convert.manifest import IMAGE_FIELD, LABEL_FIELD  # noqa: E402
 from visim.pipeline.convert.to_beton import WriteSettings, convert_source  # noqa: E402
 from visim.pipeline.sources.arrays import ArraySource  # noqa: E402
@@ -393,20 +394,21 @@ def stage_loader(tmp_path_factory):
         asked.append(next(keys))
         return asked[-1]
 
-    loader = Loader(
-        str(path),
-        batch_size=BATCH,
-        num_workers=2,
-        order=OrderOption.SEQUENTIAL,
-        pipelines={
-            IMAGE_FIELD: PipelineSpec(
-                IMAGE_FIELD,
-                decoder=decoder,
-                transforms=[RecipeColorStage(RECIPE, stream_key), ToTensor()],
-            ),
-            LABEL_FIELD: [IntDecoder(), ToTensor()],
-        },
-    )
+    with collection_paused():  # FFCV's code generation, as the product builds it
+        loader = Loader(
+            str(path),
+            batch_size=BATCH,
+            num_workers=2,
+            order=OrderOption.SEQUENTIAL,
+            pipelines={
+                IMAGE_FIELD: PipelineSpec(
+                    IMAGE_FIELD,
+                    decoder=decoder,
+                    transforms=[RecipeColorStage(RECIPE, stream_key), ToTensor()],
+                ),
+                LABEL_FIELD: [IntDecoder(), ToTensor()],
+            },
+        )
     return loader, images, asked
 
 

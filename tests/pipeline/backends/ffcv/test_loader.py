@@ -13,7 +13,11 @@ FFCV draws: crop areas, aspect ratios and flips.
 """
 
 import dataclasses
+import gc
+import sys
 import threading
+import traceback
+import weakref
 
 import numpy as np
 import pytest
@@ -211,6 +215,48 @@ def test_the_callers_torch_thread_count_survives_ffcvs_worker_setting(betons, ra
         assert torch.get_num_threads() == callers
     finally:
         torch.set_num_threads(before)
+
+
+class _Cycle:
+    """Garbage only the cyclic collector frees."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def _plant_failing_garbage(armed: list[bool]) -> None:
+    garbage = _Cycle()
+    weakref.finalize(garbage, _fail_and_replant, armed)
+
+
+def _fail_and_replant(armed: list[bool]) -> object:
+    if armed:  # so that every collection, not only the first, finds a failing finalizer
+        _plant_failing_garbage(armed)
+    return {}["missing"]  # a subscript: 3.11's traceback parses this line to underline it
+
+
+def test_a_collection_while_ffcv_writes_its_code_cannot_break_the_build(betons, monkeypatch):
+    # numba's dispatcher finalizers raise during collections; a hook that formats the error
+    # (as pytest's does) parses source, which on CPython 3.11 breaks an ast.parse it interrupts.
+    formatted: list[str] = []
+    monkeypatch.setattr(
+        sys,
+        "unraisablehook",
+        lambda u: formatted.append("".join(traceback.format_exception(u.exc_value))),
+    )
+    thresholds = gc.get_threshold()
+    armed = [True]
+    _plant_failing_garbage(armed)
+    gc.set_threshold(1)  # a collection at nearly every allocation, FFCV's parsing included
+    try:
+        make(betons, "decode-twice", workers=1)  # built, never iterated: nothing to compile
+    finally:
+        gc.set_threshold(*thresholds)
+        armed.clear()
+        gc.collect()  # the last planted finalizer runs here, not inside pytest's own parsing
+    assert gc.isenabled()
+    # Ours ran and were formatted (the suite's leftover numba finalizers may join them).
+    assert any("KeyError: 'missing'" in text for text in formatted)
 
 
 def test_the_backend_registry_opens_a_beton(betons):

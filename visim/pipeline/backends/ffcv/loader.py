@@ -23,7 +23,9 @@ FFCV Loader (and one numba compilation, which costs 6-60 s) serves every epoch.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -172,6 +174,26 @@ def _check_beton(source: str | Path) -> Path:
     return path
 
 
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """Hold off the cyclic garbage collector for the block, then restore it as it was.
+
+    On CPython 3.11 the AST builder keeps its recursion depth in one counter per interpreter.
+    A collection inside ast.parse can run a finalizer whose error goes to a Python
+    unraisablehook (pytest's, IPython's), which formats the traceback and so parses source
+    itself; the outer parse then fails with "SystemError: AST constructor recursion depth
+    mismatch". numba's dispatcher finalizers raise such errors, and FFCV's code generation
+    parses a line per pipeline stage.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class FFCVTwoViewLoader:
     """Two-view batches from a .beton written by `visim convert` (fields image, label).
 
@@ -203,7 +225,9 @@ class FFCVTwoViewLoader:
         # FFCV reads 0 as "every core"; ours means "no extra workers": one numba thread.
         workers = max(1, spec.workers)
         check_loader_workers("ffcv", workers)  # numba's own error would not say what to change
-        with kept_torch_threads():  # building the Loader sets them to its worker count
+        # Building the Loader sets torch's threads to its worker count; it also writes the
+        # pipeline's code through ast.parse, which a collection must not interrupt.
+        with kept_torch_threads(), collection_paused():
             self._loader = Loader(
                 str(_check_beton(spec.source)),
                 batch_size=spec.batch_size,
