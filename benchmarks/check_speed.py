@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from visim.core.atomic_write import write_text_atomically
 from visim.pipeline.convert.beton_checksums import AUTO_VERIFY_BYTES, CHUNK_BYTES, chunk_digests
-from visim.train.atomic_write import write_text_atomically
 from visim.train.environment import environment_report
 
 RESULTS = Path(__file__).with_name("check_speed.json")

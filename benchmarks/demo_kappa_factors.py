@@ -27,13 +27,13 @@ import numpy as np
 import torch
 from method_runs import commands_and_machine
 
+from visim.evaluation.features import source_features
+from visim.evaluation.linear_probe import fit_linear_probe
+from visim.evaluation.ranking_metrics import auroc, spearman
+from visim.evaluation.run_loading import open_run
 from visim.pipeline.sources.demo import DemoSource, open_demo
 from visim.pipeline.sources.demo_shapes import STYLES, TEXTURES
 from visim.train.environment import environment_report
-from visim.train.evaluation.features import source_features
-from visim.train.evaluation.linear_probe import fit_linear_probe
-from visim.train.evaluation.ranking_metrics import auroc, spearman
-from visim.train.evaluation.run_loading import open_run
 
 RESULTS = Path(__file__).parent
 TRAIN = "demo:4000:0"

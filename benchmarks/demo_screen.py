@@ -1,7 +1,7 @@
 """Screen `visim demo` configurations on a validation draw of the demo set, never its test split.
 
 Each named configuration lays a few options over the demo's own pre-training configuration
-(visim.train.demo_settings.demo_train_config) and trains it on the demo's training images
+(visim.demo.settings.demo_train_config) and trains it on the demo's training images
 (demo:4000:0, the torch backend); it is evaluated as the demo evaluates (kNN with k = 20,
 linear probe, kappa with every readout), but on the test split of another draw of the demo
 set (demo:4000:1): the same ten classes, other images, so that no choice is made on the
@@ -22,8 +22,8 @@ from pathlib import Path
 
 from method_runs import chosen, commands_and_machine, markdown_table, row_of, visim
 
+from visim.demo.settings import DEMO_KNN_K, DemoSettings, demo_train_config
 from visim.train.config import config_from_dict, dump_config
-from visim.train.demo_settings import DEMO_KNN_K, DemoSettings, demo_train_config
 from visim.train.environment import environment_report
 
 RESULTS = Path(__file__).parent

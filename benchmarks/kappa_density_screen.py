@@ -40,16 +40,16 @@ import torch
 from uncertainty_data import OOD_PARTNER, SETS, Sizes, set_file
 from uncertainty_runs import BUDGETS, CONFIGURATIONS, KNN_K, Run
 
+from visim.core.atomic_write import write_text_atomically
+from visim.evaluation.classification import classify
+from visim.evaluation.eval_settings import EvalSettings
+from visim.evaluation.kappa_readout import KappaReader
+from visim.evaluation.run_loading import open_run
+from visim.evaluation.uncertainty_metrics import recall_at_one, score_metrics
+from visim.evaluation.uncertainty_report import degraded_features, positions_of
+from visim.evaluation.uncertainty_scores import kappa_uncertainty, knn_density
 from visim.pipeline.sources.factory import open_split
-from visim.train.atomic_write import write_text_atomically
 from visim.train.environment import environment_report
-from visim.train.evaluation.classification import classify
-from visim.train.evaluation.eval_settings import EvalSettings
-from visim.train.evaluation.kappa_readout import KappaReader
-from visim.train.evaluation.run_loading import open_run
-from visim.train.evaluation.uncertainty_metrics import recall_at_one, score_metrics
-from visim.train.evaluation.uncertainty_report import degraded_features, positions_of
-from visim.train.evaluation.uncertainty_scores import kappa_uncertainty, knn_density
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 VIEWS = 4  # augmented views per image behind the fit and the post-hoc head's target

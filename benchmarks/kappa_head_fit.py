@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from visim.evaluation.ranking_metrics import spearman
 from visim.models.kappa_head import KAPPA_PARAMS, KappaHead, kappa_from_moment
 from visim.models.losses import vi_sample_losses
 from visim.train.environment import environment_report
-from visim.train.evaluation.ranking_metrics import spearman
 
 DIM, BATCH, INPUTS, FEATURES, STEPS, RAMP_STEPS, NOISE = 2048, 256, 4096, 64, 600, 300, 0.05
 REPORT_AT = (50, 150, 300, 600)

@@ -28,11 +28,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from visim.evaluation.kappa_analysis import ood_auroc
+from visim.evaluation.run_loading import open_run
 from visim.pipeline.backends.eval_loader import augmented_batches, clean_batches
 from visim.pipeline.sources.factory import open_source
 from visim.train.environment import environment_report
-from visim.train.evaluation.kappa_analysis import ood_auroc
-from visim.train.evaluation.run_loading import open_run
 
 RESULTS = Path(__file__).parent
 DATA = Path("runs/kappa-screen/data")

@@ -29,14 +29,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from visim.evaluation.classification import nearest_neighbours
+from visim.evaluation.kappa_analysis import ood_auroc
+from visim.evaluation.linear_probe import fit_linear_probe
+from visim.evaluation.ranking_metrics import auroc
+from visim.evaluation.run_loading import open_run
 from visim.pipeline.backends.eval_loader import augmented_batches, clean_batches
 from visim.pipeline.sources.factory import open_source
 from visim.train.environment import environment_report
-from visim.train.evaluation.classification import nearest_neighbours
-from visim.train.evaluation.kappa_analysis import ood_auroc
-from visim.train.evaluation.linear_probe import fit_linear_probe
-from visim.train.evaluation.ranking_metrics import auroc
-from visim.train.evaluation.run_loading import open_run
 
 
 def mean_neighbour_similarity(bank: torch.Tensor, query: torch.Tensor, k: int) -> torch.Tensor:

@@ -49,7 +49,7 @@ from uncertainty_runs import (
     settings_of,
 )
 
-from visim.train.atomic_write import write_text_atomically
+from visim.core.atomic_write import write_text_atomically
 from visim.train.environment import environment_report
 
 RESULTS = Path(__file__).parent / "uncertainty_benchmark.json"

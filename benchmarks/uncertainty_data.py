@@ -36,9 +36,9 @@ import numpy as np
 from PIL import Image
 from uncertainty_textures import TEXTURE_PHOTOS, Part, texture_parts
 
+from visim.core.atomic_write import write_atomically
 from visim.pipeline.sources.demo import DemoSource
 from visim.pipeline.sources.idx import open_idx
-from visim.train.atomic_write import write_atomically
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 SETS = ("fashion-mnist", "digits", "textures", "demo")

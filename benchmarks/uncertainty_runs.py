@@ -14,7 +14,7 @@ from pathlib import Path
 from method_runs import visim
 from uncertainty_data import DATA_VERSION, OOD_PARTNER, Sizes, set_file
 
-from visim.train.atomic_write import write_text_atomically
+from visim.core.atomic_write import write_text_atomically
 from visim.train.config import TrainConfig
 from visim.train.environment import environment_report
 

@@ -22,3 +22,16 @@ def interrupt_state_reset():
 
     yield
     interrupts._State.seen = interrupts._State.reported = False
+
+
+@pytest.fixture
+def fresh_accelerate():
+    """Accelerate's state is a process-wide singleton: start and leave it empty (the
+    training and demo tests that run a loop in-process ask for this)."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()

@@ -1,5 +1,5 @@
 """The package's layering, read from the source with ast: no import cycles, and dependencies
-that point one way, cli -> bench -> train -> (models, pipeline).
+that point one way, cli -> (bench, demo) -> evaluation -> train -> (models, pipeline) -> core.
 
 Cycles are looked for among module-level imports (those that run when a module is imported;
 `if TYPE_CHECKING:` blocks and function bodies do not). The layer rules hold for every import,
@@ -19,11 +19,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # Subpackage -> the subpackages it must never import.
+ABOVE_TRAIN = {"evaluation", "demo", "bench", "cli"}
 FORBIDDEN = {
-    "models": {"pipeline", "train", "bench", "cli"},
-    "pipeline": {"models", "train", "bench", "cli"},
-    "train": {"bench", "cli"},
-    "bench": {"cli"},
+    "core": {"models", "pipeline", "train", *ABOVE_TRAIN},
+    "models": {"pipeline", "train", *ABOVE_TRAIN},
+    "pipeline": {"models", "train", *ABOVE_TRAIN},
+    "train": ABOVE_TRAIN,
+    "evaluation": {"demo", "bench", "cli"},
+    "demo": {"bench", "cli"},
+    "bench": {"demo", "cli"},
 }
 # Nothing imports cli but cli itself and the package's `python -m visim` entry point.
 CLI_IMPORTERS = ("visim.cli", "visim.__main__")
@@ -199,10 +203,16 @@ def tiny_package(tmp_path):
         "pkg/pipeline/reader.py": "from pkg.pipeline.base import *\n",
         "pkg/train/__init__.py": "",
         "pkg/train/loop.py": "from pkg.models import net\nfrom pkg.pipeline.factory import open\n",
+        "pkg/core/__init__.py": "",
+        "pkg/core/files.py": "import os\n",
+        "pkg/evaluation/__init__.py": "",
+        "pkg/evaluation/knn.py": "from pkg.train.loop import *\nfrom pkg.core import files\n",
+        "pkg/demo/__init__.py": "",
+        "pkg/demo/run.py": "from pkg.evaluation import knn\nfrom pkg.train import loop\n",
         "pkg/bench/__init__.py": "",
         "pkg/bench/run.py": "from pkg.train.loop import *\n",
         "pkg/cli/__init__.py": "",
-        "pkg/cli/app.py": "from pkg.bench import run\n",
+        "pkg/cli/app.py": "from pkg.bench import run\nfrom pkg.demo import run as demo\n",
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -254,6 +264,22 @@ FORBIDDEN_IMPORTS = {
         "pkg.train.loop -> pkg.bench.run",
     ),
     "bench-cli": ("bench/run.py", "from pkg import cli", "pkg.bench.run -> pkg.cli"),
+    "train-evaluation": (
+        "train/loop.py",
+        "from pkg.evaluation import knn",
+        "pkg.train.loop -> pkg.evaluation.knn",
+    ),
+    "core-pipeline": (
+        "core/files.py",
+        "import pkg.pipeline.base",
+        "pkg.core.files -> pkg.pipeline.base",
+    ),
+    "bench-demo": ("bench/run.py", "from pkg.demo.run import x", "pkg.bench.run -> pkg.demo.run"),
+    "evaluation-demo": (
+        "evaluation/knn.py",
+        "from pkg.demo import run",
+        "pkg.evaluation.knn -> pkg.demo.run",
+    ),
     "models-cli-relative": (
         "models/net.py",
         "from ..cli.app import app",

@@ -13,13 +13,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from visim.cli.app import app
+from visim.evaluation.feature_cache import cache_file
+from visim.evaluation.features import source_features
+from visim.evaluation.run_loading import open_run
+from visim.evaluation.uncertainty_scores import knn_density
 from visim.models.siamese import build_model
 from visim.pipeline.sources.factory import open_source
 from visim.train.config import config_from_dict
-from visim.train.evaluation.feature_cache import cache_file
-from visim.train.evaluation.features import source_features
-from visim.train.evaluation.run_loading import open_run
-from visim.train.evaluation.uncertainty_scores import knn_density
 from visim.train.export import export_weights
 from visim.train.run_dir import RunDir
 
@@ -318,7 +318,7 @@ def test_an_interrupted_embed_leaves_no_partial_file(vi_run, tmp_path, monkeypat
     assert out.read_bytes() == b"the previous table"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.parquet"]
 
-    monkeypatch.setattr("visim.train.evaluation.embed.source_features", _interrupt)
+    monkeypatch.setattr("visim.evaluation.embed.source_features", _interrupt)
     fresh = tmp_path / "fresh.parquet"
     while_embedding = embed(vi_run, fresh, *TEST_SET)
     assert while_embedding.exit_code == 130

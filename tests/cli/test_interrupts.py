@@ -212,7 +212,7 @@ def test_ctrl_c_in_a_lazy_import_while_a_file_is_written_leaves_no_temporary(tmp
     script = (
         "from pathlib import Path\n"
         "from visim.cli import interrupts\n"
-        "from visim.train.atomic_write import write_atomically\n"
+        "from visim.core.atomic_write import write_atomically\n"
         "interrupts.install()\n"
         "def write(temporary):\n"
         "    temporary.write_text('half a table')\n"

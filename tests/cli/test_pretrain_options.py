@@ -14,8 +14,8 @@ from visim.cli.app import app
 from visim.cli.embed import embed
 from visim.cli.eval import evaluate
 from visim.cli.pretrain import _parameter, pretrain
+from visim.evaluation.eval_settings import EmbedSettings, EvalSettings
 from visim.train.config import CHOICES, CLI_OPTIONS, OPTIONS, TrainConfig
-from visim.train.evaluation.eval_settings import EmbedSettings, EvalSettings
 
 # pretrain()'s parameters that say where the run goes, not how it trains.
 NOT_CONFIG = {"out", "config_file", "resume"}

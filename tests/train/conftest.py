@@ -6,9 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from accelerate.state import AcceleratorState, GradientState
-
 from visim.train.config import TrainConfig, config_from_dict, dump_config
 from visim.train.launch import run_pretrain
 from visim.train.run_dir import RunDir
@@ -33,16 +30,6 @@ def tiny_config(**sections: dict) -> TrainConfig:
 def write_toml(path: Path, config: TrainConfig) -> Path:
     path.write_text(dump_config(config))
     return path
-
-
-@pytest.fixture
-def fresh_accelerate():
-    """Accelerate's state is a process-wide singleton: start and leave it empty."""
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
 
 
 def train_here(config: TrainConfig, out: Path, *, resume: bool = False) -> int:

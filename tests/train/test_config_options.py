@@ -8,6 +8,7 @@ import typing
 
 import pytest
 
+from visim.core.option_fields import OPTION_KEYS
 from visim.models.model_config import ModelConfig
 from visim.pipeline.backends.loader_spec import LoaderSpec
 from visim.train.config import (
@@ -21,7 +22,6 @@ from visim.train.config import (
     validate,
 )
 from visim.train.loop import _ProcessRun
-from visim.train.option_fields import OPTION_KEYS
 
 DEFAULTS = TrainConfig()
 

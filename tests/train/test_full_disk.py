@@ -2,7 +2,7 @@
 and the reason, exit code 1, nothing half-written, and the last good checkpoint kept.
 
 The file systems are small tmpfs mounts, which need root and a kernel that lets this process
-mount; elsewhere these tests skip, and tests/train/test_atomic_write.py covers the same class
+mount; elsewhere these tests skip, and tests/core/test_atomic_write.py covers the same class
 with a patched writer.
 """
 

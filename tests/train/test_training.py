@@ -10,8 +10,8 @@ from accelerate.state import AcceleratorState, GradientState
 from conftest import tiny_config, train_here
 from safetensors.torch import load_file
 
+from visim.core.stop_signals import GracefulStop
 from visim.models.siamese import SiameseModel, build_model
-from visim.stop_signals import GracefulStop
 from visim.train.checkpoint import checkpoint_paths, load_checkpoint
 from visim.train.metrics import combine_processes, read_metrics
 from visim.train.progress import status_text

@@ -14,6 +14,7 @@ from visim.cli import interrupts
 from visim.cli.failure import EXIT_ENVIRONMENT, fail
 from visim.cli.interrupts import sigterm_interrupts
 from visim.cli.progress_bar import phase_progress_bar
+from visim.core.atomic_write import storage_failure
 from visim.pipeline.backends.registry import MissingExtraError
 from visim.pipeline.convert.manifest import manifest_path
 from visim.pipeline.convert.to_beton import (
@@ -28,7 +29,6 @@ from visim.pipeline.convert.to_beton import (
 from visim.pipeline.convert.worker_processes import WorkerDied
 from visim.pipeline.sources.base import AUTO_SPLIT, SPLITS, SourceError
 from visim.pipeline.sources.factory import open_split
-from visim.train.atomic_write import storage_failure
 
 # Typer's choices, built from the pipeline's tuples so that those stay the one list (mypy
 # cannot see members made this way).

@@ -16,14 +16,14 @@ from visim.cli import interrupts
 from visim.cli.convert import convert_progress_bar
 from visim.cli.eval import print_report
 from visim.cli.failure import EXIT_ENVIRONMENT, fail
+from visim.core.atomic_write import WriteFailed
+from visim.demo.settings import DEMO_BACKENDS, DemoSettings
+from visim.evaluation.eval_settings import EvalError
 from visim.pipeline.convert.to_beton import ProgressCallback
-from visim.train.atomic_write import WriteFailed
 from visim.train.config import ConfigError
-from visim.train.demo_settings import DEMO_BACKENDS, DemoSettings
-from visim.train.evaluation.eval_settings import EvalError
 
 if TYPE_CHECKING:
-    from visim.train.demo import DemoResult
+    from visim.demo.run import DemoResult
 
 EXIT_BAD_OPTION = 2
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(DemoSettings)}
@@ -101,7 +101,7 @@ def demo(
 
     A re-run reuses what is done, and resumes an interrupted pre-training from its checkpoint.
     """
-    from visim.train.demo import DemoStopped, run_demo  # loads torch
+    from visim.demo.run import DemoStopped, run_demo  # loads torch
 
     console = Console(emoji=False)
     try:

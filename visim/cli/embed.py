@@ -19,12 +19,12 @@ from visim.cli import interrupts
 from visim.cli.failure import EXIT_ENVIRONMENT, fail
 from visim.cli.interrupts import sigterm_interrupts
 from visim.cli.progress_bar import phase_progress_bar
+from visim.core.atomic_write import WriteFailed
+from visim.evaluation.eval_settings import EmbedSettings, EvalError
 from visim.pipeline.sources.factory import SOURCES_HELP
-from visim.train.atomic_write import WriteFailed
-from visim.train.evaluation.eval_settings import EmbedSettings, EvalError
 
 if TYPE_CHECKING:
-    from visim.train.evaluation.embed import EmbedResult
+    from visim.evaluation.embed import EmbedResult
 
 EXIT_BAD_OPTION = 2
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(EmbedSettings)}
@@ -72,7 +72,7 @@ def embed(
     options = dict(locals())
     run_dir = options.pop("run_dir")
     # torch and the model: imported only when the command runs.
-    from visim.train.evaluation.embed import embed_run
+    from visim.evaluation.embed import embed_run
 
     try:
         settings = EmbedSettings(**options)

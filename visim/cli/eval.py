@@ -12,9 +12,9 @@ from rich.table import Table
 
 from visim.cli import interrupts
 from visim.cli.failure import EXIT_ENVIRONMENT, fail
+from visim.core.atomic_write import WriteFailed
+from visim.evaluation.eval_settings import EvalError, EvalSettings
 from visim.pipeline.sources.factory import SOURCES_HELP
-from visim.train.atomic_write import WriteFailed
-from visim.train.evaluation.eval_settings import EvalError, EvalSettings
 from visim.train.tracker_extras import LOG_WITH_CHOICES
 
 EXIT_BAD_OPTION = 2
@@ -97,7 +97,7 @@ def evaluate(
 ) -> None:
     """Frozen-feature kNN and linear probe against a random init, and the kappa analysis."""
     options = dict(locals())  # first: exactly the options
-    from visim.train.evaluation.evaluate import evaluate_run  # loads torch
+    from visim.evaluation.evaluate import evaluate_run  # loads torch
 
     run_dir = options.pop("run_dir")
     console = Console(emoji=False)

@@ -22,7 +22,7 @@ SIGTERM (kill, a scheduler) stops a command that writes files the way Ctrl-C doe
 cleans up too (sigterm_interrupts).
 
 install() is called by the `visim` executable before anything else (visim.cli.entry). Nothing
-here imports more than the standard library (and visim.pending_files, which imports only
+here imports more than the standard library (and visim.core.pending_files, which imports only
 that): it must work before anything heavy is loaded.
 """
 
@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from visim.pending_files import remove_pending
+from visim.core.pending_files import remove_pending
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 _IMPORT_MACHINERY = "<frozen importlib._bootstrap"
@@ -83,7 +83,7 @@ def report_interrupt(message: str = "interrupted") -> None:
 
 def exit_now() -> None:
     """Print the one line if it is still due, remove the temporary files being written
-    (visim.pending_files), and end the process without any other cleanup."""
+    (visim.core.pending_files), and end the process without any other cleanup."""
     remove_pending()
     report_interrupt()
     for stream in (sys.stdout, sys.stderr):

@@ -101,7 +101,7 @@ def pretrain(
 ) -> None:
     """Pre-train a SimSiam or VI-SimSiam model; Ctrl-C checkpoints, --resume continues."""
     # These load torch and accelerate: imported once the options are parsed.
-    from visim.train.atomic_write import WriteFailed
+    from visim.core.atomic_write import WriteFailed
     from visim.train.launch import run_pretrain
     from visim.train.resume import resumed_config
     from visim.train.run_dir import RunDir

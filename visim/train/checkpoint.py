@@ -24,7 +24,7 @@ from typing import cast
 import numpy as np
 import torch
 
-from visim.train.atomic_write import write_atomically
+from visim.core.atomic_write import write_atomically
 
 KEEP_LAST = 2
 _NAME = re.compile(r"^step-(\d+)\.pt$")

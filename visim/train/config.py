@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from visim.core.option_fields import POSITIVE, Check, at_least, option
 from visim.models.model_config import (
     ModelConfig,
 )
 from visim.pipeline.augment.recipe import PRESETS, AugmentationRecipe, recipe_preset
 from visim.pipeline.backends.registry import BACKENDS
-from visim.train.option_fields import POSITIVE, Check, at_least, option
 from visim.train.precision import PRECISIONS
 from visim.train.toml_tables import dumps_tables
 from visim.train.tracker_extras import LOG_WITH_CHOICES

@@ -14,8 +14,8 @@ from functools import partial
 import torch
 from safetensors.torch import save_file
 
+from visim.core.atomic_write import write_atomically
 from visim.models.siamese import SiameseModel
-from visim.train.atomic_write import write_atomically
 from visim.train.run_dir import RunDir
 
 

@@ -24,8 +24,8 @@ import time
 from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
 
+from visim.core.stop_signals import STOP_SIGNALS, GracefulStop
 from visim.pipeline.torch_threads import kept_torch_threads, set_torch_threads
-from visim.stop_signals import STOP_SIGNALS, GracefulStop
 from visim.train.config import ConfigError, TrainConfig
 from visim.train.loop import train_process
 from visim.train.preflight import ProcessPlan, preflight

@@ -28,14 +28,14 @@ import torch
 from accelerate import Accelerator, PartialState
 from accelerate.utils import gather_object, set_seed
 
+from visim.core.atomic_write import WriteFailed
+from visim.core.stop_signals import GracefulStop
 from visim.models.siamese import SiameseOutput, build_model
 from visim.pipeline.backends.batch import Batch
 from visim.pipeline.backends.loader_spec import LoaderSpec
 from visim.pipeline.backends.loader_workers import resolve_loader_workers
 from visim.pipeline.backends.registry import make_loader
 from visim.pipeline.indexed_device import indexed_device
-from visim.stop_signals import GracefulStop
-from visim.train.atomic_write import WriteFailed
 from visim.train.checkpoint import (
     NoUsableCheckpoint,
     Position,

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from visim.core.atomic_write import WriteFailed, storage_failure, write_text_atomically
 from visim.models.collapse_monitor import (
     alignment_gradient_scale,
     kappa_statistics,
@@ -45,7 +46,6 @@ from visim.models.collapse_monitor import (
 )
 from visim.models.losses import negative_cosine, uniform_log_density
 from visim.models.siamese import SiameseModel, SiameseOutput
-from visim.train.atomic_write import WriteFailed, storage_failure, write_text_atomically
 
 
 class MetricsWindow:

@@ -17,8 +17,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from visim.core.atomic_write import write_text_atomically
 from visim.models.model_config import ModelConfig
-from visim.train.atomic_write import write_text_atomically
 from visim.train.checkpoint import latest_checkpoint
 from visim.train.config import TrainConfig, dump_config, load_config
 from visim.train.environment import environment_report

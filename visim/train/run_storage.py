@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from visim.train.atomic_write import (
+from visim.core.atomic_write import (
     WriteFailed,
     free_bytes,
     storage_failure,

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
+from visim.evaluation.ranking_metrics import auroc
 from visim.pipeline.sources.base import SourceError
 from visim.pipeline.sources.demo import DEFAULT_TRAIN_IMAGES, DemoSource, parse_demo_spec
 from visim.pipeline.sources.demo_shapes import TEXTURES, draw_demo_image_with_factors
 from visim.pipeline.sources.factory import open_source
-from visim.train.evaluation.ranking_metrics import auroc
 
 
 def test_the_default_demo_set():

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from visim.stop_signals import GracefulStop
+from visim.core.stop_signals import GracefulStop
 
 # Raises KeyboardInterrupt once SIGINT or SIGTERM has arrived; returns otherwise.
 StopCheck = Callable[[], None]

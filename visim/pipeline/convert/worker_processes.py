@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from visim.stop_signals import STOP_SIGNALS
+from visim.core.stop_signals import STOP_SIGNALS
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 

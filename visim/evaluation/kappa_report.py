@@ -1,0 +1,75 @@
+"""The kappa section of eval.json for a VI-SimSiam run (docs/method.md section 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from visim.evaluation.kappa_analysis import (
+    kappa_summary,
+    kappa_vs_correctness,
+    shared_histogram,
+)
+from visim.pipeline.sources.base import ImageSource
+
+
+def kappa_report(
+    kappas: dict[str, np.ndarray],
+    probe_correct: np.ndarray,
+    num_bins: int,
+) -> dict:
+    """kappas: "clean" (centre crops of the test images, in the order of probe_correct), and
+    optionally "augmented" (single augmented views of test images), "ood" (centre crops of
+    out-of-distribution images), and "readout" / "ood_readout" (the per-image kappa of a
+    K-view readout, which then scores the images instead of the centre crop). Its ranking
+    metrics (in- vs out-of-distribution among them) are in eval.json's "uncertainty"."""
+    test_score = kappas.get("readout", kappas["clean"])
+    single_views: dict[str, np.ndarray] = {
+        name: kappas[name] for name in ("clean", "augmented", "ood") if name in kappas
+    }
+    report: dict[str, Any] = {
+        "summary": {name: kappa_summary(values) for name, values in kappas.items()},
+        "vs_probe_correctness": kappa_vs_correctness(test_score, probe_correct, num_bins),
+        "histogram": shared_histogram(single_views),
+        "augmented_below_clean": None,
+    }
+    if "augmented" in kappas:
+        report["augmented_below_clean"] = bool(
+            np.median(kappas["augmented"]) < np.median(kappas["clean"])
+        )
+    return report
+
+
+def extreme_images(
+    test: dict[str, torch.Tensor],
+    probe_correct: torch.Tensor | None,
+    source: ImageSource,
+    count: int,
+) -> dict[str, list[dict]]:
+    """The `count` highest- and lowest-kappa test images, most extreme first.
+
+    Each: "index" in the source, "item" (a name the user can find), "label", "kappa", and
+    with probe_correct, "probe_correct". `test` holds "kappa" and "indices" as
+    extract_features returns them.
+    """
+    order = torch.argsort(test["kappa"], descending=True, stable=True)
+    count = min(count, len(order))
+    if count == 0:
+        return {}
+    picks = {"highest": order[:count], "lowest": order[len(order) - count :].flip(0)}
+
+    def image(p: int) -> dict:
+        index = int(test["indices"][p])
+        found = {
+            "index": index,
+            "item": source.describe(index),
+            "label": source.classes[int(test["labels"][p])],
+            "kappa": float(test["kappa"][p]),
+        }
+        if probe_correct is not None:
+            found["probe_correct"] = bool(probe_correct[p])
+        return found
+
+    return {side: [image(p) for p in positions] for side, positions in picks.items()}
