@@ -39,13 +39,16 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from uncertainty_data import OOD_PARTNER, SETS, Sizes, materialise
-from uncertainty_report import markdown
+from uncertainty_report import DEFAULT_REPEAT, markdown
 from uncertainty_runs import (
     BUDGETS,
     CONFIGURATIONS,
+    METHOD_OPTIONS,
+    SCREENED,
     Run,
     complete,
     execute,
+    same_settings,
     settings_of,
 )
 
@@ -69,8 +72,10 @@ def runs_of(args: argparse.Namespace) -> Iterator[Run]:
 
 def pending(run: Run, args: argparse.Namespace, summary: dict) -> bool:
     """Whether `run` has no row recorded with its present settings."""
-    settings = settings_of(run, args.sizes, args.workers)
-    return summary["rows"].get(run.key, {}).get("settings") != settings
+    recorded = summary["rows"].get(run.key, {}).get("settings")
+    return recorded is None or not same_settings(
+        recorded, settings_of(run, args.sizes, args.workers)
+    )
 
 
 def schedule(args: argparse.Namespace, summary: dict) -> list[tuple[Run, bool]]:
@@ -107,7 +112,7 @@ def is_current(row: dict, args: argparse.Namespace) -> bool:
     s = row["settings"]
     try:
         run = Run(s["split"], s["set"], s["budget"], s["seed"], s["configuration"])
-        return s == settings_of(run, args.sizes, args.workers)
+        return same_settings(s, settings_of(run, args.sizes, args.workers))
     except KeyError:  # a set, budget or configuration since renamed or removed
         return False
 
@@ -123,6 +128,15 @@ def names(
     return chosen
 
 
+def repeat_commands(args: argparse.Namespace) -> tuple[str, ...]:
+    """What remakes this results file: the nox sessions for the benchmark's own, else this
+    invocation (a screen kept in a file of its own)."""
+    if args.results.resolve() == RESULTS.resolve():
+        return DEFAULT_REPEAT
+    given = [arg for arg in sys.argv[1:] if arg != "--report-only"]
+    return (" ".join(["python benchmarks/uncertainty_benchmark.py", *given]),)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -133,7 +147,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sets", default=",".join(SETS), help="comma-separated")
     parser.add_argument("--budgets", default=",".join(BUDGETS), help=f"of {BUDGETS} epochs")
     parser.add_argument("--seeds", default="0,1,2", help="training seeds, comma-separated")
-    parser.add_argument("--configurations", default=",".join(CONFIGURATIONS))
+    parser.add_argument(
+        "--configurations",
+        default=",".join(CONFIGURATIONS),
+        help=f"comma-separated; also the screened variants {', '.join(SCREENED)}",
+    )
     parser.add_argument(
         "--train-images", type=int, default=1600, help="per set, as described above"
     )
@@ -148,7 +166,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     args.sets = names(parser, args.sets, SETS, "--sets")
     args.budgets = names(parser, args.budgets, BUDGETS, "--budgets")
-    args.configurations = names(parser, args.configurations, CONFIGURATIONS, "--configurations")
+    args.configurations = names(parser, args.configurations, METHOD_OPTIONS, "--configurations")
     args.seeds = [int(seed) for seed in args.seeds.split(",")]
     if not 0 < args.eval_images < args.train_images:
         parser.error("--eval-images must be positive and below --train-images")
@@ -169,7 +187,8 @@ def main() -> None:
             # The rows recorded so far still make the page; the next invocation goes on.
             stopped = f"stopped ({type(error).__name__}); run the same command again to go on"
     current = {key: row for key, row in summary["rows"].items() if is_current(row, args)}
-    text = markdown(current, summary.get("environment", {}), len(summary["rows"]) - len(current))
+    left_out = len(summary["rows"]) - len(current)
+    text = markdown(current, summary.get("environment", {}), left_out, repeat_commands(args))
     write_text_atomically(args.results.with_suffix(".md"), text)
     print(text)
     if stopped:

@@ -1,8 +1,9 @@
 """The uncertainty benchmark's markdown, rebuilt from its results file (uncertainty_benchmark.py).
 
-Per split, two tables over the same (set, budget, configuration) groups, every number the
-mean and [min-max] over the group's seeds: accuracy and kappa's spread; then one line per
-uncertainty score with its URL metrics. Any number a row lacks shows as "-".
+Per split, the means over the sets per budget and configuration, then two tables over the
+same (set, budget, configuration) groups, every number the mean and [min-max] over the group's
+seeds: accuracy and kappa's spread; then one line per uncertainty score with its URL metrics.
+Any number a row lacks shows as "-".
 """
 
 from __future__ import annotations
@@ -114,6 +115,52 @@ def score_table(grouped: dict[Group, list[dict]]) -> list[str]:
     return lines
 
 
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(present) / len(present) if present else None
+
+
+def _cell(value: float | None, scale: float, digits: int) -> str:
+    return "-" if value is None else f"{scale * value:.{digits}f}"
+
+
+# The columns of the means over sets: (title, what a row gives, scale, digits).
+MEAN_COLUMNS: tuple[tuple[str, Callable[[dict], float | None], float, int], ...] = (
+    ("kNN top-1 (%)", lambda r: r.get("knn_top1"), 100, 1),
+    ("probe top-1 (%)", lambda r: r.get("probe_top1"), 100, 1),
+    *(
+        (f"{label} {title}", lambda r, n=name, m=metric: (score_sets(r).get(n) or {}).get(m), 1, 3)
+        for label, name in (("kappa", "kappa"), ("kNN-cosine", "knn_mean_cosine"))
+        for title, metric in (
+            ("R-AUROC", "r_auroc"),
+            ("probe AUROC", "probe_auroc"),
+            ("OOD AUROC", "ood_auroc"),
+            ("cropped higher", "cropped_higher"),
+        )
+    ),
+)
+
+
+def means_table(grouped: dict[Group, list[dict]]) -> list[str]:
+    """Per (epochs, configuration): each set's mean over seeds, then the mean over the sets
+    (how many in the sets column: a mean over fewer sets is not comparable)."""
+    per_set: dict[tuple[int, str], list[list[dict]]] = {}
+    for (_, _, epochs, configuration), rows in grouped.items():
+        per_set.setdefault((epochs, configuration), []).append(rows)
+    titles = " | ".join(title for title, *_ in MEAN_COLUMNS)
+    lines = [
+        f"| epochs | configuration | sets | {titles} |",
+        "|---:|---|---:|" + "---:|" * len(MEAN_COLUMNS),
+    ]
+    for (epochs, configuration), sets in sorted(per_set.items(), key=lambda item: item[0][0]):
+        cells = [
+            _cell(_mean([_mean([pick(row) for row in rows]) for rows in sets]), scale, digits)
+            for _, pick, scale, digits in MEAN_COLUMNS
+        ]
+        lines.append(f"| {epochs} | {configuration} | {len(sets)} | {' | '.join(cells)} |")
+    return lines
+
+
 def _source_rank(source: str) -> int:
     return SOURCE_ORDER.index(source) if source in SOURCE_ORDER else len(SOURCE_ORDER)
 
@@ -178,9 +225,17 @@ def machine_line(env: dict) -> str:
     )
 
 
-def markdown(rows: dict[str, dict], env: dict, left_out: int) -> str:
+DEFAULT_REPEAT = (
+    "nox -s uncertainty_benchmark -- --split val     # screening",
+    "nox -s uncertainty_benchmark -- --split test    # final report",
+)
+
+
+def markdown(
+    rows: dict[str, dict], env: dict, left_out: int, repeat: tuple[str, ...] = DEFAULT_REPEAT
+) -> str:
     """The page for `rows` (the results' rows recorded with the present settings); `left_out`
-    rows recorded with other settings are only counted."""
+    rows recorded with other settings are only counted; `repeat`: the commands that remake it."""
     lines = ["# Kappa against the uncertainty baselines, across data sets, budgets and seeds", ""]
     if left_out:
         lines += [
@@ -195,14 +250,16 @@ def markdown(rows: dict[str, dict], env: dict, left_out: int) -> str:
     for split, title in SPLIT_TITLES.items():
         in_split = {key: group for key, group in grouped.items() if key[0] == split}
         if in_split:
-            lines += [f"## {title}", "", *accuracy_table(in_split), ""]
+            lines += [f"## {title}", ""]
+            lines += ["Means over the sets (each set first averaged over its seeds):", ""]
+            lines += [*means_table(in_split), ""]
+            lines += [*accuracy_table(in_split), ""]
             lines += [*score_table(in_split), ""]
     lines += [
         "Repeat (resumable; `--sets`, `--budgets`, `--seeds`, `--configurations` pick a part):",
         "",
         "```",
-        "nox -s uncertainty_benchmark -- --split val     # screening",
-        "nox -s uncertainty_benchmark -- --split test    # final report",
+        *repeat,
         "```",
         "",
         "<details><summary>Every command that made a row</summary>",
