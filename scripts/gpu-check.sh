@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU figure the README promises, in one command, on a GPU machine with no network and a
+# Every GPU figure docs/benchmarks.md promises, in one command, on a GPU machine with no network and a
 # fixed time (8 minutes of wall time by default):
 #
 #   1. makes FFCV usable from .gpu-carry/ when that folder came along (scripts/gpu-carry-env.sh;

@@ -120,7 +120,7 @@ def test_summary_names_both_ends_and_pandas_sorts_by_kappa(vi_run, tmp_path):
     out = tmp_path / "test.parquet"
     result = embed(vi_run, out, *TEST_SET, "--summary-images", "2")
     assert result.exit_code == 0, result.output
-    frame = pd.read_parquet(out).sort_values("kappa")  # the README's example
+    frame = pd.read_parquet(out).sort_values("kappa")  # docs/evaluation.md's example
     lowest, highest = frame.iloc[0], frame.iloc[-1]
     assert lowest["kappa_rank"] == 0 and highest["kappa_rank"] == len(frame) - 1
     assert "Lowest kappa" in result.output and "Highest kappa" in result.output

@@ -1,6 +1,6 @@
 """What `visim demo` trains and measures: a small VI-SimSiam configuration sized for a CPU.
 
-The defaults were chosen by measuring whole demo runs on a 2-core CPU (README, "Demo"):
+The defaults were chosen by measuring whole demo runs on a 2-core CPU (docs/demo.md):
 resnet18 with its ImageNet stem at 32 px (8x8 maps after the stem, so a step is cheap), heads
 a quarter of SimSiam's width (at this size the 2048-wide MLPs would cost about a third of
 every step), and enough epochs over the demo set that pre-trained features beat the
@@ -33,7 +33,7 @@ class DemoSettings:
     out: Path = DEFAULT_OUT
     images: int = 4000  # train images of the demo set; its test split has a quarter as many
     # 16 epochs: kNN 29.6 on the validation screen against 24.2 at 8 (benchmarks/demo_screen.md),
-    # pre-training about 7 min on a 2-core Xeon with ffcv (README, "The demo").
+    # pre-training about 7 min on a 2-core Xeon with ffcv (docs/demo.md).
     epochs: int = 16
     size: int = 32  # crop size in pixels (the demo images are 64x64)
     batch_size: int = 64

@@ -6,8 +6,9 @@ cuDNN's algorithm search for every convolution shape, which cudnn.benchmark turn
 torch.compile the whole compilation of forward and backward), the timed steps, and for a real
 backend its loader's start (worker processes; FFCV's numba compilation).
 
-The CPU figures come from runs on the project's 2-core machines (README: ResNet-18 at 32 px,
-about 135 image pairs/s in fp32, bf16 from x0.07 to x1.04 by processor, a cold compile 58 s).
+The CPU figures come from runs on the project's 2-core machines (docs/benchmarks.md:
+ResNet-18 at 32 px, about 135 image pairs/s in fp32, bf16 from x0.07 to x1.04 by processor,
+a cold compile 58 s).
 The CUDA figures are assumptions for one H200 until a GPU run records its cases' wall_s: the
 step rates lie well under the project's targets so that a slow start errs on the safe side,
 and the compile times are those of ResNet-sized graphs with inductor on a 16-core host. After
