@@ -10,23 +10,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import typer
 from rich.console import Console
-from rich.markup import escape
+
+from visim.cli.failure import fail
+from visim.core.exit_codes import EXIT_NOTHING_MEASURED
 
 if TYPE_CHECKING:  # the report module loads torch; commands import it when they run
     from visim.bench.report import TableReport
 
-EXIT_BAD_OPTION = 2
-EXIT_NOTHING_MEASURED = 1
 WIDE_LOG = 220  # characters per line of a table written to a file or pipe
-
-
-def fail(message: str, code: int = EXIT_BAD_OPTION) -> typer.Exit:
-    Console(stderr=True, emoji=False).print(
-        f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True
-    )
-    return typer.Exit(code)
 
 
 def progress_printer() -> Callable[[str], None]:

@@ -20,8 +20,9 @@ from rich.progress import (
 )
 
 from visim.bench.pipeline.contenders import BASELINE, CONTENDERS, parse_contenders
-from visim.cli.bench_common import fail, publish, repeat_command
+from visim.cli.bench_common import publish, repeat_command
 from visim.cli.convert import PHASE_LABELS
+from visim.cli.failure import EXIT_BAD_INPUT, fail
 from visim.pipeline.augment.recipe import PRESETS, recipe_preset
 
 DEFAULT_BACKENDS = ",".join(CONTENDERS)
@@ -125,7 +126,7 @@ def pipeline(
             warmup_batches=warmup_batches,
         )
     except ValueError as error:  # SourceError is a ValueError too
-        raise fail(str(error)) from None
+        raise fail(str(error), EXIT_BAD_INPUT) from None
     if BASELINE not in {c.name for c in contenders}:
         Console(stderr=True, emoji=False).print(
             f"note: '{BASELINE}' is not in --backends: no ratios this run"

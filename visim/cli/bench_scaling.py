@@ -9,12 +9,12 @@ from typing import Any
 import typer
 
 from visim.cli.bench_common import (
-    fail,
     progress_printer,
     publish,
     repeat_command,
     work_directory,
 )
+from visim.cli.failure import EXIT_BAD_INPUT, fail
 
 PROFILE_DEFAULT = "(default: the profile's)"
 
@@ -99,7 +99,7 @@ def scaling(
         check_precisions((chosen.precision,), device_name)
         check_run_options(workers, case_timeout, backends=(chosen.backend,))
     except ValueError as error:
-        raise fail(str(error)) from None
+        raise fail(str(error), EXIT_BAD_INPUT) from None
     bench = ScalingBench(
         profile=chosen,
         device=device_name,

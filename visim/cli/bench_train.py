@@ -11,12 +11,12 @@ from rich.console import Console
 
 from visim.cli.bench_common import (
     WIDE_LOG,
-    fail,
     progress_printer,
     publish,
     repeat_command,
     work_directory,
 )
+from visim.cli.failure import EXIT_BAD_INPUT, fail
 
 if TYPE_CHECKING:
     from visim.bench.train.throughput import TrainBench
@@ -213,7 +213,7 @@ def train(
             time_budget_s=time_budget,
         )
     except ValueError as error:  # SourceError and PrecisionError are ValueErrors too
-        raise fail(str(error)) from None
+        raise fail(str(error), EXIT_BAD_INPUT) from None
 
     p = bench.profile
     command = repeat_command(

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from visim.cli import interrupts
-from visim.cli.failure import EXIT_ENVIRONMENT, fail
+from visim.cli.failure import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, fail
 from visim.cli.interrupts import sigterm_interrupts
 from visim.cli.progress_bar import phase_progress_bar
 from visim.core.atomic_write import storage_failure
@@ -105,7 +105,7 @@ def convert(
         )
         source = open_split(src, split.value)
     except (SourceError, ValueError) as error:
-        raise fail(str(error), 2) from None
+        raise fail(str(error), EXIT_BAD_INPUT) from None
 
     before = _modified(out)
     try:
@@ -114,9 +114,9 @@ def convert(
                 source, out, settings, force=force, strict=strict, progress=show
             )
     except FileExistsError as error:
-        raise fail(f"{error}; pass --force to overwrite it", 2) from None
+        raise fail(f"{error}; pass --force to overwrite it", EXIT_BAD_INPUT) from None
     except (SourceError, MissingExtraError, ValueError) as error:
-        raise fail(str(error), 2) from None
+        raise fail(str(error), EXIT_BAD_INPUT) from None
     except StrictModeError as error:
         raise fail(f"--strict: {error}; nothing written", 1) from None
     except WorkerDied as error:

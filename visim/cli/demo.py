@@ -15,7 +15,7 @@ from rich.markup import escape
 from visim.cli import interrupts
 from visim.cli.convert import convert_progress_bar
 from visim.cli.eval import print_report
-from visim.cli.failure import EXIT_ENVIRONMENT, fail
+from visim.cli.failure import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, fail
 from visim.core.atomic_write import WriteFailed
 from visim.demo.settings import DEMO_BACKENDS, DemoSettings
 from visim.evaluation.eval_settings import EvalError
@@ -25,7 +25,6 @@ from visim.train.config import ConfigError
 if TYPE_CHECKING:
     from visim.demo.run import DemoResult
 
-EXIT_BAD_OPTION = 2
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(DemoSettings)}
 
 
@@ -123,7 +122,7 @@ def demo(
         )
         result = run_demo(settings, RichDemoDisplay(console, quiet))
     except (ConfigError, EvalError) as error:
-        raise fail(str(error), EXIT_BAD_OPTION) from None
+        raise fail(str(error), EXIT_BAD_INPUT) from None
     except WriteFailed as error:
         message = f"{error}; what the demo finished before is kept: run it again to go on"
         raise fail(message, EXIT_ENVIRONMENT) from None

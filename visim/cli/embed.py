@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from visim.cli import interrupts
-from visim.cli.failure import EXIT_ENVIRONMENT, fail
+from visim.cli.failure import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, fail
 from visim.cli.interrupts import sigterm_interrupts
 from visim.cli.progress_bar import phase_progress_bar
 from visim.core.atomic_write import WriteFailed
@@ -26,7 +26,6 @@ from visim.pipeline.sources.factory import SOURCES_HELP
 if TYPE_CHECKING:
     from visim.evaluation.embed import EmbedResult
 
-EXIT_BAD_OPTION = 2
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(EmbedSettings)}
 
 
@@ -81,7 +80,7 @@ def embed(
                 run_dir, settings, progress=lambda done, total: show("embed", done, total)
             )
     except EvalError as error:
-        raise fail(str(error), EXIT_BAD_OPTION) from None
+        raise fail(str(error), EXIT_BAD_INPUT) from None
     except WriteFailed as error:
         raise fail(f"{error}; nothing else was changed", EXIT_ENVIRONMENT) from None
     except KeyboardInterrupt:

@@ -11,13 +11,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from visim.cli import interrupts
-from visim.cli.failure import EXIT_ENVIRONMENT, fail
+from visim.cli.failure import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, fail
 from visim.core.atomic_write import WriteFailed
 from visim.evaluation.eval_settings import EvalError, EvalSettings
 from visim.pipeline.sources.factory import SOURCES_HELP
 from visim.train.tracker_extras import LOG_WITH_CHOICES
 
-EXIT_BAD_OPTION = 2
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(EvalSettings)}
 
 
@@ -109,7 +108,7 @@ def evaluate(
             log=lambda line: console.print(f"[dim]{escape(line)}[/dim]", highlight=False),
         )
     except EvalError as error:
-        raise fail(str(error), EXIT_BAD_OPTION) from None
+        raise fail(str(error), EXIT_BAD_INPUT) from None
     except KeyboardInterrupt:
         # Caught here, not left to Typer, which would exit 130 without a word: the loader
         # raises it at a stop point, where the terminal's handler never saw it.

@@ -6,8 +6,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-EXIT_ENVIRONMENT = 1  # the machine refused: a full disk, a read-only file system, no permission
-EXIT_BAD_INPUT = 2  # the options or the data: a damaged .beton, an unknown option value
+from visim.core.exit_codes import EXIT_BAD_INPUT, EXIT_ENVIRONMENT
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_ENVIRONMENT", "fail"]
 
 
 def fail(message: str, code: int) -> typer.Exit:

@@ -35,9 +35,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from visim.core.exit_codes import EXIT_INTERRUPTED
 from visim.core.pending_files import remove_pending
 
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 _IMPORT_MACHINERY = "<frozen importlib._bootstrap"
 SHOW_CURSOR = "\x1b[?25h"  # a live progress display hides it while it runs
 

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from visim.cli import interrupts
+from visim.core.exit_codes import EXIT_BAD_INPUT, EXIT_ENVIRONMENT
 from visim.pipeline.sources.demo import is_demo_spec
 from visim.train.config import (
     CHOICES,
@@ -19,8 +20,6 @@ from visim.train.config import (
     load_config,
 )
 
-EXIT_BAD_OPTION = 2
-EXIT_ENVIRONMENT = 1
 _DEFAULTS = TrainConfig()
 
 
@@ -128,7 +127,7 @@ def pretrain(
         code = run_pretrain(config, run_dir, resume=resume is not None)
     except ConfigError as error:
         typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_BAD_OPTION) from None
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     except WriteFailed as error:  # before training: the run directory cannot be written
         typer.echo(f"error: {error}; nothing was trained", err=True)
         raise typer.Exit(EXIT_ENVIRONMENT) from None

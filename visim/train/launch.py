@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
 
+from visim.core.exit_codes import EXIT_BAD_INPUT
 from visim.core.stop_signals import STOP_SIGNALS, GracefulStop
 from visim.pipeline.torch_threads import kept_torch_threads, set_torch_threads
 from visim.train.config import ConfigError, TrainConfig
@@ -31,7 +32,6 @@ from visim.train.loop import train_process
 from visim.train.preflight import ProcessPlan, preflight
 from visim.train.run_dir import RunDir
 
-EXIT_BAD_OPTION = 2
 # After one worker fails, how long the others get to finish before they are killed: a
 # crashed peer leaves them blocked in a collective they can never complete.
 FAILURE_GRACE_SECONDS = 60
@@ -159,5 +159,5 @@ def _worker(
         except ConfigError as error:
             if rank == 0:
                 print(f"error: {error}", file=sys.stderr, flush=True)
-            code = EXIT_BAD_OPTION
+            code = EXIT_BAD_INPUT
     sys.exit(code)

@@ -29,6 +29,7 @@ from accelerate import Accelerator, PartialState
 from accelerate.utils import gather_object, set_seed
 
 from visim.core.atomic_write import WriteFailed
+from visim.core.exit_codes import EXIT_ENVIRONMENT, EXIT_NONFINITE
 from visim.core.stop_signals import GracefulStop
 from visim.models.siamese import SiameseOutput, build_model
 from visim.pipeline.backends.batch import Batch
@@ -60,7 +61,6 @@ from visim.train.preflight import check_batch_split, check_workers
 from visim.train.progress import make_display
 from visim.train.run_dir import RunDir
 from visim.train.run_storage import (
-    EXIT_ENVIRONMENT,
     estimated_checkpoint_bytes,
     failed_write_line,
     space_warning,
@@ -69,8 +69,6 @@ from visim.train.sample_record import SampleRecord
 from visim.train.schedule import apply_scheduled_lr, build_scheduler
 from visim.train.tracking import init_trackers, scalars
 from visim.train.training_curves import write_training_curves
-
-EXIT_NONFINITE = 1
 
 
 def train_process(

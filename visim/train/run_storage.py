@@ -21,7 +21,6 @@ from visim.train.checkpoint import latest_checkpoint
 from visim.train.run_dir import RunDir
 
 MIB = 2**20
-EXIT_ENVIRONMENT = 1  # the machine, not the options: a full disk, a read-only file system
 # Margin over one checkpoint's size under which the free space is worth a warning.
 SPACE_MARGIN = 1.2
 WRITE_PROBE = ".visim-write-check"
