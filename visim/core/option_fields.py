@@ -2,8 +2,8 @@
 
 Each option is described once, on its dataclass field (see option()); config.py derives
 CLI_OPTIONS, CHOICES and validate()'s bounds from there, and `visim pretrain --help` too, so
-that a flag, its help, its choices and its bounds cannot drift apart. The metadata keys
-(ModelConfig, which cannot import train, spells them as a plain dict):
+that a flag, its help, its choices and its bounds cannot drift apart; ModelConfig declares
+its fields the same way. The metadata keys:
   flag          how the command line sets it: "--lr", or "DATA" for the argument; a field
                 without one is set from the TOML file only
   help          the --help text; the choices and the default are appended to it

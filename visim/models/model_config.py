@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
+
+from visim.core.option_fields import option
 
 # This module imports nothing heavy: the command line reads these names and defaults for
 # --help without loading torch. The modules that build the model import them from here.
@@ -36,17 +38,14 @@ class ModelConfig:
     matter for method "vi-simsiam" (docs/method.md section 2).
     """
 
-    # metadata: how `visim pretrain` sets the field (flag, help, choices), in the keys
-    # visim.train.config.option() documents; spelled out here because models cannot import
-    # train. Fields without it are set from the TOML file only.
-    method: str = field(default="simsiam", metadata={"flag": "--method", "choices": METHODS})
-    arch: str = field(default="resnet18", metadata={"flag": "--arch", "choices": BACKBONE_ARCHS})
-    cifar_stem: bool = field(
-        default=False,
-        metadata={
-            "flag": "--cifar-stem",
-            "help": "3x3 stride-1 stem without max-pool, for small images.",
-        },
+    # option(): how `visim pretrain` sets the field (flag, help, choices; core.option_fields).
+    # Fields without one are set from the TOML file only.
+    method: str = option("simsiam", flag="--method", choices=METHODS)
+    arch: str = option("resnet18", flag="--arch", choices=BACKBONE_ARCHS)
+    cifar_stem: bool = option(
+        False,
+        flag="--cifar-stem",
+        help="3x3 stride-1 stem without max-pool, for small images.",
     )
     proj_dim: int = 2048
     pred_hidden_dim: int = 512
@@ -55,55 +54,46 @@ class ModelConfig:
     # section 6): the paper's plain NLL trails SimSiam by ~20 kNN points and its kappa is a
     # coin; a head on the backbone ranks OOD images better but cost features at full budget.
     # How the NLL's gradient is split between encoder and kappa head.
-    vi_loss: str = field(
-        default="relative",
-        metadata={
-            "flag": "--vi-loss",
-            "help": "VI-SimSiam: nll trains on the full likelihood; relative and unweighted give "
-            "the encoder SimSiam-scale steps (weighted by relative kappa, or not) and fit kappa "
-            "beside them; mean-kappa gives it the likelihood's step size at the batch's mean "
-            "kappa, every image weighted alike.",
-            "choices": VI_LOSSES,
-        },
+    vi_loss: str = option(
+        "relative",
+        flag="--vi-loss",
+        help="VI-SimSiam: nll trains on the full likelihood; relative and unweighted give "
+        "the encoder SimSiam-scale steps (weighted by relative kappa, or not) and fit kappa "
+        "beside them; mean-kappa gives it the likelihood's step size at the batch's mean "
+        "kappa, every image weighted alike.",
+        choices=VI_LOSSES,
     )
-    kappa_source: str = field(
-        default="predictor-hidden",
-        metadata={
-            "flag": "--kappa-source",
-            "help": "What the kappa head reads:",
-            "choices": KAPPA_SOURCES,
-        },
+    kappa_source: str = option(
+        "predictor-hidden",
+        flag="--kappa-source",
+        help="What the kappa head reads:",
+        choices=KAPPA_SOURCES,
     )
     # See kappa_head.KappaHead.
-    kappa_param: str = field(
-        default="moment",
-        metadata={
-            "flag": "--kappa-param",
-            "help": "How the kappa head gives kappa: softplus of its output, the kappa whose "
-            "expected log(1 + cosine) it outputs, or that output made of bumps around learned "
-            "feature prototypes (low kappa far from the training images):",
-            "choices": KAPPA_PARAMS,
-        },
+    kappa_param: str = option(
+        "moment",
+        flag="--kappa-param",
+        help="How the kappa head gives kappa: softplus of its output, the kappa whose "
+        "expected log(1 + cosine) it outputs, or that output made of bumps around learned "
+        "feature prototypes (low kappa far from the training images):",
+        choices=KAPPA_PARAMS,
     )
     # The bank: at the full budget, with identical training, kappa's in vs out AUROC rose from
     # 0.757 to 0.891 on the backbone head; 0.883 with the default head (docs/method.md 6).
-    kappa_support: str = field(
-        default="bank",
-        metadata={
-            "flag": "--kappa-support",
-            "help": "What kappa falls back from, towards the uniform prior, on images unlike "
-            "the training images: nothing, or a bank of recent training views' features:",
-            "choices": KAPPA_SUPPORTS,
-        },
+    kappa_support: str = option(
+        "bank",
+        flag="--kappa-support",
+        help="What kappa falls back from, towards the uniform prior, on images unlike "
+        "the training images: nothing, or a bank of recent training views' features:",
+        choices=KAPPA_SUPPORTS,
     )
     # The head reads a detached input: it cannot shape the encoder.
-    kappa_detach: bool = field(
-        default=False,
-        metadata={"flag": "--kappa-detach", "help": "The kappa head reads a detached input."},
+    kappa_detach: bool = option(
+        False, flag="--kappa-detach", help="The kappa head reads a detached input."
     )
     kappa_floor: float = DEFAULT_KAPPA_FLOOR
     kappa_max: float | None = None
-    channels_last: bool = field(default=True, metadata={"flag": "--channels-last"})
+    channels_last: bool = option(True, flag="--channels-last")
 
     def __post_init__(self) -> None:
         problems = []
