@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from visim.core import extras
 from visim.core.atomic_write import write_atomically
-
-PLOTS_HINT = "pip install 'visim[plots]'"
 
 
 class MissingPlotsExtra(RuntimeError):
@@ -19,10 +18,9 @@ class MissingPlotsExtra(RuntimeError):
 
 
 def new_figure(width: float, height: float):
-    try:
-        from matplotlib.figure import Figure
-    except ModuleNotFoundError as error:
-        raise MissingPlotsExtra(f"plots need matplotlib; run: {PLOTS_HINT}") from error
+    check_plots_available()
+    from matplotlib.figure import Figure
+
     return Figure(figsize=(width, height), layout="constrained")
 
 
@@ -33,4 +31,6 @@ def save_png(fig, path: Path) -> None:
 
 def check_plots_available() -> None:
     """MissingPlotsExtra now, before any work, rather than after the numbers are computed."""
-    new_figure(1, 1)
+    fix = extras.missing(extras.PLOTS)
+    if fix is not None:
+        raise MissingPlotsExtra(f"matplotlib is missing; run: {fix}")

@@ -128,8 +128,8 @@ def evaluate_run(
     if make_plots:
         try:
             figures.check_plots_available()
-        except figures.MissingPlotsExtra:
-            warnings.append(f"no plots: matplotlib is missing; run: {figures.PLOTS_HINT}")
+        except figures.MissingPlotsExtra as error:
+            warnings.append(f"no plots: {error}")
             make_plots = False
 
     store = FeatureStore(run, settings.batch_size, device, workers, log)

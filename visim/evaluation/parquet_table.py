@@ -11,19 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
+from visim.core import extras
 from visim.evaluation.eval_settings import EvalError
-
-PARQUET_HINT = "pip install 'visim[parquet]'"
 
 
 def require_pyarrow() -> None:
     """EvalError naming the extra unless pyarrow imports: checked before any work is done."""
-    try:
-        import pyarrow.parquet  # noqa: F401
-    except ImportError:
-        raise EvalError(
-            f"writing Parquet needs pyarrow, which is missing; run: {PARQUET_HINT}"
-        ) from None
+    fix = extras.missing(extras.PARQUET)
+    if fix is not None:
+        raise EvalError(f"writing Parquet needs pyarrow, which is missing; run: {fix}")
 
 
 def write_parquet(

@@ -6,11 +6,9 @@ whose package is missing is a one-line error naming that extra, before any work 
 
 from __future__ import annotations
 
-import importlib
+from visim.core import extras
 
-# --log-with value -> the module it needs.
-TRACKER_MODULES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "aim": "aim"}
-LOG_WITH_CHOICES = ("none", *TRACKER_MODULES)
+LOG_WITH_CHOICES = ("none", *extras.TRACKERS)
 
 
 class TrackerUnavailable(ValueError):
@@ -19,14 +17,12 @@ class TrackerUnavailable(ValueError):
 
 def require_tracker(name: str, option: str = "--log-with") -> None:
     """TrackerUnavailable unless `name` is a tracker whose package imports here."""
-    if name not in TRACKER_MODULES:
+    if name not in extras.TRACKERS:
         raise TrackerUnavailable(
             f"{option} must be one of {', '.join(LOG_WITH_CHOICES)}, got {name!r}"
         )
-    try:
-        importlib.import_module(TRACKER_MODULES[name])
-    except ImportError:
+    fix = extras.missing(extras.TRACKERS[name])
+    if fix is not None:
         raise TrackerUnavailable(
-            f"{option} {name}: the {name} package is not installed; "
-            f"run: pip install 'visim[{name}]'"
-        ) from None
+            f"{option} {name}: the {name} package is not installed; run: {fix}"
+        )

@@ -19,8 +19,8 @@ def write_training_curves(run_dir: RunDir) -> str:
         return "no training curves: metrics.jsonl has no lines yet"
     try:
         figures.check_plots_available()
-    except figures.MissingPlotsExtra:
-        return f"no training curves: matplotlib is missing; run: {figures.PLOTS_HINT}"
+    except figures.MissingPlotsExtra as error:
+        return f"no training curves: {error}"
     write_atomically(run_dir.training_curves, lambda path: plot_training_curves(records, path))
     return f"training curves: {run_dir.training_curves}"
 

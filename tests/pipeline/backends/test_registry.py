@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from visim.pipeline.backends import registry
+from visim.core import extras
 from visim.pipeline.backends.registry import MissingExtraError, get_backend, require_backend
 
 
@@ -13,14 +13,14 @@ def test_unknown_backend_lists_the_choices():
 
 
 def test_missing_extra_names_the_install_command(monkeypatch):
-    real_import_module = registry.importlib.import_module
+    real_import_module = extras.importlib.import_module
 
     def without_ffcv(name, *args):
         if name == "ffcv":
             raise ModuleNotFoundError("No module named 'ffcv'", name="ffcv")
         return real_import_module(name, *args)
 
-    monkeypatch.setattr(registry.importlib, "import_module", without_ffcv)
+    monkeypatch.setattr(extras.importlib, "import_module", without_ffcv)
     with pytest.raises(MissingExtraError, match=r"pip install 'visim\[ffcv\]'"):
         require_backend("ffcv")
     assert require_backend("torch").name == "torch"
@@ -30,7 +30,7 @@ def test_a_broken_extra_reports_why_it_failed(monkeypatch):
     def broken(name, *args):
         raise OSError("libturbojpeg.so.0: cannot open shared object file")
 
-    monkeypatch.setattr(registry.importlib, "import_module", broken)
+    monkeypatch.setattr(extras.importlib, "import_module", broken)
     with pytest.raises(MissingExtraError, match="libturbojpeg"):
         require_backend("ffcv")
 

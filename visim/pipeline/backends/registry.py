@@ -10,12 +10,10 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from visim.core import extras
+
 if TYPE_CHECKING:
     from visim.pipeline.backends.loader_spec import LoaderSpec, TwoViewLoader
-
-FFCV_SYSTEM_PACKAGES = (
-    "apt-get install -y --no-install-recommends pkg-config libopencv-dev libturbojpeg0-dev"
-)
 
 
 class MissingExtraError(RuntimeError):
@@ -27,8 +25,7 @@ class Backend:
     name: str
     module: str  # where the loader class lives, imported only when used
     loader_class: str
-    requires: str | None  # the importable module of its extra, if any
-    install_hint: str  # the exact command that makes it usable
+    extra: extras.Extra | None  # what it needs beyond visim's own dependencies
     reads: str  # what DATA it takes, for --help and errors
 
 
@@ -39,16 +36,14 @@ BACKENDS: dict[str, Backend] = {
             "ffcv",
             "visim.pipeline.backends.ffcv.loader",
             "FFCVTwoViewLoader",
-            "ffcv",
-            f"{FFCV_SYSTEM_PACKAGES} && pip install 'visim[ffcv]'",
+            extras.FFCV,
             "a .beton written by `visim convert`",
         ),
         Backend(
             "dali",
             "visim.pipeline.backends.dali.loader",
             "DALITwoViewLoader",
-            "nvidia.dali",
-            "pip install 'visim[dali]'   (CUDA 12 drivers: 'visim[dali-cu12]')",
+            extras.DALI,
             "an image folder, IDX, CIFAR or .npz source, or 'demo'",
         ),
         Backend(
@@ -56,7 +51,6 @@ BACKENDS: dict[str, Backend] = {
             "visim.pipeline.backends.torch",
             "TorchTwoViewLoader",
             None,
-            "",
             "an image folder, IDX, CIFAR or .npz source, or 'demo'",
         ),
         Backend(
@@ -64,7 +58,6 @@ BACKENDS: dict[str, Backend] = {
             "visim.pipeline.backends.synthetic",
             "SyntheticTwoViewLoader",
             None,
-            "",
             "nothing (random tensors on the device)",
         ),
     )
@@ -79,23 +72,14 @@ def get_backend(name: str) -> Backend:
 
 
 def missing_extra(backend: Backend) -> str | None:
-    """None when the backend's extra imports here, else the command that fixes it.
-
-    It really imports the extra: FFCV can be installed yet fail to load when the system
-    libraries its extension links against are missing.
-    """
-    if backend.requires is None:
+    """None when the backend's extra imports here (or it needs none), else the command that
+    fixes it (extras.missing)."""
+    if backend.extra is None:
         return None
     from visim.pipeline.torch_threads import kept_torch_threads
 
-    try:
-        with kept_torch_threads():  # importing ffcv sets them to 1
-            importlib.import_module(backend.requires)
-    except Exception as error:  # ImportError, or OSError from a missing shared library
-        if isinstance(error, ModuleNotFoundError) and error.name == backend.requires:
-            return backend.install_hint
-        return f"{backend.install_hint}   (import failed: {error})"
-    return None
+    with kept_torch_threads():  # importing ffcv sets them to 1
+        return extras.missing(backend.extra)
 
 
 def require_backend(name: str) -> Backend:

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from visim import __version__
+from visim.core import extras
 from visim.pipeline.backends.loader_workers import usable_cores
-from visim.pipeline.backends.registry import MissingExtraError, get_backend
+from visim.pipeline.backends.registry import MissingExtraError
 from visim.pipeline.convert.beton_checksums import Checksums, compute_checksums
 from visim.pipeline.convert.manifest import (
     IMAGE_FIELD,
@@ -134,7 +135,7 @@ def _require_ffcv() -> None:
             import ffcv.writer  # noqa: F401 - importing is the check (it needs system libraries)
     except ImportError as error:
         raise MissingExtraError(
-            f"visim convert needs FFCV ({error}); run: {get_backend('ffcv').install_hint}"
+            f"visim convert needs FFCV ({error}); run: {extras.FFCV.install_command}"
         ) from None
 
 
