@@ -21,7 +21,7 @@ from visim.train.config import (
     option_name,
     validate,
 )
-from visim.train.loop import _ProcessRun
+from visim.train.training_loader import make_training_loader
 
 DEFAULTS = TrainConfig()
 
@@ -157,7 +157,7 @@ def test_loader_spec_and_config_agree_on_shared_defaults():
 
 
 def test_the_training_loop_fills_the_spec_from_those_fields():
-    source = inspect.getsource(_ProcessRun._make_loader)
+    source = inspect.getsource(make_training_loader)
     for name, path in LOADER_FROM_CONFIG.items():
         if name not in RESOLVED_BEFORE_THE_SPEC:
             assert f"{name}=config.{path}," in source, name

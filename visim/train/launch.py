@@ -28,8 +28,8 @@ from visim.core.exit_codes import EXIT_BAD_INPUT
 from visim.core.stop_signals import STOP_SIGNALS, GracefulStop
 from visim.pipeline.torch_threads import kept_torch_threads, set_torch_threads
 from visim.train.config import ConfigError, TrainConfig
-from visim.train.loop import train_process
 from visim.train.preflight import ProcessPlan, preflight
+from visim.train.process import train_process
 from visim.train.run_dir import RunDir
 
 # After one worker fails, how long the others get to finish before they are killed: a
