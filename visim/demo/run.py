@@ -27,6 +27,7 @@ from visim.demo.settings import (
     resolve_backend,
 )
 from visim.evaluation.evaluate import evaluate_run
+from visim.pipeline.backends.registry import get_backend
 from visim.pipeline.convert.manifest import read_manifest
 from visim.pipeline.convert.to_beton import ProgressCallback, WriteSettings, convert_source
 from visim.pipeline.sources.base import SourceError
@@ -107,7 +108,7 @@ def _timed(work: Callable[[], None]) -> float:
 
 def _prepare_data(settings: DemoSettings, backend: str, display: DemoDisplay) -> None:
     display.step(1, STEPS, f"Demo data: {settings.source}")
-    if backend != "ffcv":
+    if not get_backend(backend).reads_beton:
         display.note(f"the {backend} backend draws the images on the fly: nothing to convert")
         return
     if not settings.force and _holds_converted(settings):

@@ -84,7 +84,8 @@ def resolve_backend(requested: str) -> str:
 def demo_train_config(settings: DemoSettings, backend: str) -> TrainConfig:
     """The pre-training configuration of the demo run, checked (ConfigError naming the option)."""
     # The run's config.toml must find the .beton from any working directory.
-    source = str(settings.beton.resolve()) if backend == "ffcv" else settings.source
+    reads_beton = get_backend(backend).reads_beton
+    source = str(settings.beton.resolve()) if reads_beton else settings.source
     config = config_from_dict(
         {
             "data": {

@@ -81,18 +81,9 @@ def backend_availability() -> dict[str, dict]:
             "usable": fix is None,
             "fix": fix or "",
             "reads": backend.reads,
-            "note": _backend_note(name) if fix is None else "",
+            "note": backend.cpu_note if fix is None and not torch.cuda.is_available() else "",
         }
     return report
-
-
-def _backend_note(name: str) -> str:
-    """How a usable backend will run on this machine."""
-    if name == "dali" and not torch.cuda.is_available():
-        return "CPU decoding and augmentation ('mixed' GPU decoding needs a CUDA device)"
-    if name == "ffcv" and not torch.cuda.is_available():
-        return "colour ops run on the CPU (they move to the GPU when one is present)"
-    return ""
 
 
 # Where `git_commit` looks by default: the visim package's own directory.

@@ -1,10 +1,10 @@
 """The training loop of one process: Accelerate for devices, precision and DDP.
 
-Every process runs train_process (process.py), which drives one ProcessRun; what must happen
-in one place only (writing files, printing) happens on rank 0. Decisions that change the course of a run - skipping a
-non-finite step, stopping on a signal, writing a timed checkpoint - are summed over the
-processes first, so all of them take the same branch at the same step and no collective is
-left waiting.
+Every process runs train_process (process.py), which drives one ProcessRun; what must
+happen in one place only (writing files, printing) happens on rank 0. Decisions that change
+the course of a run - skipping a non-finite step, stopping on a signal, writing a timed
+checkpoint - are summed over the processes first, so all of them take the same branch at the
+same step and no collective is left waiting.
 
 The host never waits for the GPU inside a step, so it queues the next step's work while the
 GPU runs this one: the loss stays on the device, a non-finite step is skipped on the device

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from visim.pipeline.backends.loader_workers import LoaderWorkersError, check_loader_workers
-from visim.pipeline.backends.registry import MissingExtraError, require_backend
+from visim.pipeline.backends.registry import MissingExtraError, get_backend, require_backend
 from visim.pipeline.sources.base import AUTO_SPLIT, SourceError
 from visim.pipeline.sources.beton_check import verify_before_use
 from visim.pipeline.sources.factory import open_split
@@ -84,15 +84,15 @@ def check_source(config: TrainConfig, warn: Callable[[str], None]) -> None:
     verified.
     """
     backend, source = config.data.backend, config.data.source
-    if backend == "synthetic":
+    if not get_backend(backend).reads_data:
         _check_enough_samples(config.data.synthetic_samples, "[data] synthetic_samples", config)
         return
     if not source:
         raise ConfigError(f"DATA is required with --backend {backend}")
     path = Path(source).expanduser()
-    if backend == "ffcv" and not (path.is_file() and path.suffix == ".beton"):
+    if get_backend(backend).reads_beton and not (path.is_file() and path.suffix == ".beton"):
         raise ConfigError(
-            f"DATA {source}: --backend ffcv reads a .beton file written by `visim convert`"
+            f"DATA {source}: --backend {backend} reads a .beton file written by `visim convert`"
         )
     try:
         if path.suffix == ".beton" and path.is_file():

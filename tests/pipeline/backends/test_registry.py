@@ -4,7 +4,12 @@ import sys
 import pytest
 
 from visim.core import extras
-from visim.pipeline.backends.registry import MissingExtraError, get_backend, require_backend
+from visim.pipeline.backends.registry import (
+    BACKENDS,
+    MissingExtraError,
+    get_backend,
+    require_backend,
+)
 
 
 def test_unknown_backend_lists_the_choices():
@@ -52,3 +57,16 @@ def test_checking_the_ffcv_extra_leaves_torchs_thread_count_alone():
     if before == "1":
         pytest.skip("torch runs on one thread here: nothing for ffcv to change")
     assert after == before
+
+
+def test_each_backend_states_its_own_facts():
+    # What other modules ask instead of comparing names (preflight, demo, info, benchmarks).
+    assert [b.name for b in BACKENDS.values() if b.reads_beton] == ["ffcv"]
+    assert [b.name for b in BACKENDS.values() if not b.reads_data] == ["synthetic"]
+    assert get_backend("torch").most_workers() is None
+    assert all(b.cpu_note for b in BACKENDS.values() if b.name in ("ffcv", "dali"))
+
+
+def test_the_ffcv_worker_limit_is_numbas_thread_count():
+    numba = pytest.importorskip("numba", reason="the ffcv extra is not installed")
+    assert get_backend("ffcv").most_workers() == numba.config.NUMBA_NUM_THREADS

@@ -17,7 +17,6 @@ from visim.pipeline.sources.demo_shapes import DEMO_CLASSES
 from visim.pipeline.sources.factory import open_split
 from visim.pipeline.sources.image_folder import ImageFolderSource
 
-BACKENDS_READING_BETON = ("ffcv",)
 # The smallest demo set: its test split must hold every class.
 MIN_DEMO_IMAGES = len(DEMO_CLASSES) * TEST_DIVISOR
 
@@ -50,7 +49,7 @@ def prepare_sources(
         fix = missing_extra(get_backend(backend))
         if fix is not None:
             problems[backend] = f"not installed; run: {fix}"
-        elif backend in BACKENDS_READING_BETON:
+        elif get_backend(backend).reads_beton:
             try:
                 sources[backend] = str(beton_for(data, beton, workdir, workers))
             except Exception as error:  # the backend is reported as skipped, the others run

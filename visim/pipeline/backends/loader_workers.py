@@ -40,13 +40,9 @@ def default_loader_workers(device_type: str, processes: int = 1, cores: int | No
 
 def most_loader_workers(backend: str) -> int | None:
     """The most workers `backend` runs in this process; None where any count works."""
-    if backend != "ffcv":
-        return None
-    try:
-        from numba import config  # FFCV's dependency
-    except ImportError:  # FFCV is not installed: using it fails with its own error
-        return None
-    return int(config.NUMBA_NUM_THREADS)
+    from visim.pipeline.backends.registry import get_backend
+
+    return get_backend(backend).most_workers()
 
 
 def check_loader_workers(backend: str, workers: int) -> None:

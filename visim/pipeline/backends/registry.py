@@ -7,10 +7,12 @@ each backend's extra are imported when a loader is checked or built.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from visim.core import extras
+from visim.pipeline.backends.ffcv.worker_limit import numba_threads
 
 if TYPE_CHECKING:
     from visim.pipeline.backends.loader_spec import LoaderSpec, TwoViewLoader
@@ -22,11 +24,18 @@ class MissingExtraError(RuntimeError):
 
 @dataclass(frozen=True)
 class Backend:
+    """Everything visim knows about one backend, so that no other module compares names."""
+
     name: str
     module: str  # where the loader class lives, imported only when used
     loader_class: str
     extra: extras.Extra | None  # what it needs beyond visim's own dependencies
     reads: str  # what DATA it takes, for --help and errors
+    reads_beton: bool = False  # DATA must be a .beton written by `visim convert`
+    reads_data: bool = True  # False: it makes its own samples, DATA is not read
+    # The most workers it can run in this process (None: any number); called when asked.
+    most_workers: Callable[[], int | None] = lambda: None
+    cpu_note: str = ""  # how it runs on a machine without a CUDA device, for `visim info`
 
 
 BACKENDS: dict[str, Backend] = {
@@ -38,6 +47,9 @@ BACKENDS: dict[str, Backend] = {
             "FFCVTwoViewLoader",
             extras.FFCV,
             "a .beton written by `visim convert`",
+            reads_beton=True,
+            most_workers=numba_threads,
+            cpu_note="colour ops run on the CPU (they move to the GPU when one is present)",
         ),
         Backend(
             "dali",
@@ -45,6 +57,7 @@ BACKENDS: dict[str, Backend] = {
             "DALITwoViewLoader",
             extras.DALI,
             "an image folder, IDX, CIFAR or .npz source, or 'demo'",
+            cpu_note="CPU decoding and augmentation ('mixed' GPU decoding needs a CUDA device)",
         ),
         Backend(
             "torch",
@@ -59,6 +72,7 @@ BACKENDS: dict[str, Backend] = {
             "SyntheticTwoViewLoader",
             None,
             "nothing (random tensors on the device)",
+            reads_data=False,
         ),
     )
 }

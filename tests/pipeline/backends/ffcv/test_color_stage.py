@@ -28,12 +28,6 @@ from visim.pipeline.augment import blur_taps  # noqa: E402
 from visim.pipeline.augment import color_kernels as kernels  # noqa: E402
 from visim.pipeline.augment.batched import ColorParams, apply_color_params  # noqa: E402
 from visim.pipeline.augment.batched_color_ops import JITTER_OPS, JitterOp  # noqa: E402
-from visim.pipeline.augment.color_view import (  # noqa: E402
-    augment_view,
-    augment_views,
-    params_shape,
-    scratch_rows_shape,
-)
 from visim.pipeline.augment.color_view_params import (  # noqa: E402
     COLOR_SLOTS,
     ColorSettings,
@@ -43,6 +37,12 @@ from visim.pipeline.augment.color_view_params import (  # noqa: E402
 from visim.pipeline.augment.keyed_random import view_key  # noqa: E402
 from visim.pipeline.augment.recipe import AugmentationRecipe  # noqa: E402
 from visim.pipeline.backends.ffcv.color_stage import RecipeColorStage  # noqa: E402
+from visim.pipeline.backends.ffcv.color_view import (  # noqa: E402
+    augment_view,
+    augment_views,
+    params_shape,
+    scratch_rows_shape,
+)
 from visim.pipeline.backends.ffcv.decode_once import TwoViewRandomResizedCropDecoder  # noqa: E402
 from visim.pipeline.backends.ffcv.loader import collection_paused  # noqa: E402
 from visim.pipeline.convert.manifest import IMAGE_FIELD, LABEL_FIELD  # noqa: E402

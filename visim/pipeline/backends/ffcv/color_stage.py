@@ -25,9 +25,9 @@ from ffcv.pipeline.allocation_query import AllocationQuery
 from ffcv.pipeline.operation import Operation
 from ffcv.pipeline.state import State
 
-from visim.pipeline.augment.color_view import augment_views, params_shape, scratch_rows_shape
 from visim.pipeline.augment.color_view_params import ColorSettings
 from visim.pipeline.augment.recipe import AugmentationRecipe
+from visim.pipeline.backends.ffcv.color_view import augment_views, params_shape, scratch_rows_shape
 
 
 class RecipeColorStage(Operation):
