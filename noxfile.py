@@ -148,13 +148,16 @@ def bench_pipeline(session: nox.Session) -> None:
         # Generated under another name and renamed when complete: an interrupted run is redone.
         partial = BENCH_IMAGES.with_name(BENCH_IMAGES.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        session.run("python", "benchmarks/make_bench_images.py", str(partial), "--images", "1000")
+        session.run(
+            "python", "benchmarks/throughput/make_bench_images.py", str(partial), "--images", "1000"
+        )
         partial.rename(BENCH_IMAGES)
     session.run(
         "visim", "bench", "pipeline", str(BENCH_IMAGES),
         "--backends", "ffcv,ffcv-decode-twice,dali,torch,synthetic",
         "--size", "224", "--batch-size", "64", "--seconds", "20",
-        "--json", "benchmarks/pipeline.json", "--markdown", "benchmarks/pipeline.md",
+        "--json", "benchmarks/throughput/pipeline.json",
+        "--markdown", "benchmarks/throughput/pipeline.md",
         *session.posargs,
     )  # fmt: skip
 
@@ -167,7 +170,12 @@ def bench_train(session: nox.Session) -> None:
     `visim bench train`, e.g. nox -s bench_train -- --profile gpu --archs resnet50.
     """
     install_visim(session, "ffcv,dali")
-    outputs = ("--json", "benchmarks/train.json", "--markdown", "benchmarks/train.md")
+    outputs = (
+        "--json",
+        "benchmarks/throughput/train.json",
+        "--markdown",
+        "benchmarks/throughput/train.md",
+    )
     session.run("visim", "bench", "train", *outputs, *session.posargs)
 
 
@@ -178,7 +186,12 @@ def bench_scaling(session: nox.Session) -> None:
     Options after -- go to `visim bench scaling`, e.g. nox -s bench_scaling -- --sizes 1024,4096.
     """
     install_visim(session, "ffcv,dali")
-    outputs = ("--json", "benchmarks/scaling.json", "--markdown", "benchmarks/scaling.md")
+    outputs = (
+        "--json",
+        "benchmarks/throughput/scaling.json",
+        "--markdown",
+        "benchmarks/throughput/scaling.md",
+    )
     session.run("visim", "bench", "scaling", *outputs, *session.posargs)
 
 
@@ -186,11 +199,12 @@ def bench_scaling(session: nox.Session) -> None:
 def fashion_mnist(session: nox.Session) -> None:
     """SimSiam vs VI-SimSiam on Fashion-MNIST, same budget, against a random init.
 
-    Options after -- go to benchmarks/fashion_mnist.py, e.g. nox -s fashion_mnist -- --epochs 4.
+    Options after -- go to benchmarks/method/fashion_mnist.py, e.g.
+    nox -s fashion_mnist -- --epochs 4.
     """
     install_fashion_mnist(session)
     install_visim(session, "plots")
-    session.run("python", "benchmarks/fashion_mnist.py", *session.posargs)
+    session.run("python", "benchmarks/method/fashion_mnist.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -199,14 +213,14 @@ def uncertainty_benchmark(session: nox.Session) -> None:
 
     Resumable (rows already recorded are skipped); on a 2-core CPU with nothing else running,
     about two hours for --split test (the final report) and 1.5 for --split val (the screen).
-    Options after -- go to benchmarks/uncertainty_benchmark.py, e.g. nox -s
+    Options after -- go to benchmarks/method/uncertainty_benchmark.py, e.g. nox -s
     uncertainty_benchmark -- --split test --sets digits,textures. scikit-learn and
     scikit-image ship two of the data sets (digits, the texture photos).
     """
     install_fashion_mnist(session)
     install_visim(session, "plots")
     session.install(*CONSTRAINTS, "scikit-learn", "scikit-image")
-    session.run("python", "benchmarks/uncertainty_benchmark.py", *session.posargs)
+    session.run("python", "benchmarks/method/uncertainty_benchmark.py", *session.posargs)
 
 
 @nox.session(python=False)

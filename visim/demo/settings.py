@@ -32,8 +32,9 @@ DEMO_KNN_K = 20
 class DemoSettings:
     out: Path = DEFAULT_OUT
     images: int = 4000  # train images of the demo set; its test split has a quarter as many
-    # 16 epochs: kNN 29.6 on the validation screen against 24.2 at 8 (benchmarks/demo_screen.md),
-    # pre-training about 7 min on a 2-core Xeon with ffcv (docs/demo.md).
+    # 16 epochs: kNN 29.6 on the validation screen against 24.2 at 8
+    # (benchmarks/method/demo_screen.md), pre-training about 7 min on a 2-core Xeon with ffcv
+    # (docs/demo.md).
     epochs: int = 16
     size: int = 32  # crop size in pixels (the demo images are 64x64)
     batch_size: int = 64
@@ -104,7 +105,7 @@ def demo_train_config(settings: DemoSettings, backend: str) -> TrainConfig:
                 # SimSiam-scale steps of the "relative" default learned almost nothing (kNN
                 # +2.4 points over random init even at lr 0.5), the NLL's kappa-scaled steps
                 # +14.5; the moment head on the backbone beat the paper's softplus head on
-                # kNN, probe and kappa's AUROC (benchmarks/demo_screen.md).
+                # kNN, probe and kappa's AUROC (benchmarks/method/demo_screen.md).
                 "vi_loss": "nll",
                 "kappa_param": "moment",
                 "kappa_source": "backbone",

@@ -18,7 +18,7 @@ from torch import nn
 
 from visim.models.power_spherical import autocast_disabled
 
-# Chosen post hoc on the validation screen (benchmarks/kappa_support_analysis.md).
+# Chosen post hoc on the validation screen (benchmarks/method/kappa_support_analysis.md).
 BANK_SIZE = 8192
 NEIGHBOURS = 10
 SHARPNESS = 40.0

@@ -44,7 +44,7 @@ def make_accelerator(
         # Values in float32's subnormal range make CPU matrix products several times slower.
         # VI-SimSiam's first hundred steps on Fashion-MNIST ran at 10-19 images/s without this
         # and 50-57 with it, logging the same losses (separate runs on a shared 2-core EPYC,
-        # so a hint rather than a measurement: benchmarks/fashion_mnist.md).
+        # so a hint rather than a measurement: benchmarks/method/fashion_mnist.md).
         torch.set_flush_denormal(True)
     if device.type == "cuda":
         # Every step has the same shapes (fixed batch and crop size, drop-last loaders), so

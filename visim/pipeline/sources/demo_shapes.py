@@ -6,7 +6,7 @@ So the class lies in the geometry alone: colour and texture statistics, which ev
 untrained network picks up, say nothing about it, while SimSiam's crops, flips and colour
 changes keep it - the invariance pre-training has to learn. `draw_demo_image_with_factors`
 also says what was drawn, for analyses of what a model's outputs follow
-(benchmarks/demo_kappa_factors.py).
+(benchmarks/method/demo_kappa_factors.py).
 """
 
 from __future__ import annotations

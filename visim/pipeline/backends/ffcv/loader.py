@@ -57,7 +57,7 @@ from visim.pipeline.torch_threads import kept_torch_threads, set_torch_threads
 
 TwoViewMode = Literal["decode-once", "decode-twice"]
 TWO_VIEW_MODES: tuple[TwoViewMode, ...] = ("decode-once", "decode-twice")
-# The faster of the two on the benchmark (benchmarks/pipeline.md).
+# The faster of the two on the benchmark (benchmarks/throughput/pipeline.md).
 DEFAULT_TWO_VIEW_MODE: TwoViewMode = "decode-once"
 
 # The extra output of decode-twice: FFCV yields it after the stored fields.

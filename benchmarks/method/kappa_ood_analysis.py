@@ -14,9 +14,9 @@ of the validation images (in) and of the demo set (out):
   the spread of the fitted moments, tau^2: m tau^2 / (tau^2 + s2), the prediction shrunk
   towards "uncertain" by exactly as much as the data leave it unsure.
 
-    python benchmarks/kappa_ood_analysis.py runs/kappa-screen/vi-relative-moment-backbone
+    python benchmarks/method/kappa_ood_analysis.py runs/kappa-screen/vi-relative-moment-backbone
 
-Writes benchmarks/kappa_ood_analysis.md (and .json).
+Writes benchmarks/method/kappa_ood_analysis.md (and .json).
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def markdown(report: dict) -> str:
         )
     lines += [
         "",
-        f"Command: `python benchmarks/kappa_ood_analysis.py {report['run']}`",
+        f"Command: `python benchmarks/method/kappa_ood_analysis.py {report['run']}`",
         "",
         f"Machine: {env['platform']}, {env['cpu_count']} CPUs "
         f"({env.get('cpu_model', 'CPU model not recorded')}); torch {env['packages']['torch']}, "

@@ -5,7 +5,7 @@ with a few hard-edged shapes on top, saved at 400x350 with JPEG quality 90. That
 in the 30-110 KB range of ImageNet-style photos, so decoding costs what it costs on real data.
 Classes differ in spectral slope and palette, so the labels are not meaningless.
 
-    python benchmarks/make_bench_images.py OUT_DIR --images 1000 --classes 10
+    python benchmarks/throughput/make_bench_images.py OUT_DIR --images 1000 --classes 10
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 per-chunk SHA-256 of beton_checksums over a file of random bytes, read from the page cache
 (the case right after `visim convert` or a previous read) three times; the median is kept.
 
-    python benchmarks/check_speed.py [--gib 1]
+    python benchmarks/throughput/check_speed.py [--gib 1]
 
 writes check_speed.json and .md beside this file. A file read from a disk for the first time
 is also bounded by the disk's read speed, which this does not measure.
@@ -60,7 +60,8 @@ def main() -> None:
         f"{', '.join(f'{s:.2f}' for s in seconds)} s), so the "
         f"{AUTO_VERIFY_BYTES / 2**30:.0f} GiB that pretrain and eval verify before use take "
         f"{result['auto_verify_seconds']:.1f} s. Machine: {result['cpu']}; visim commit "
-        f"{result['commit']}. Repeat: `python benchmarks/check_speed.py --gib {args.gib:g}`.\n"
+        f"{result['commit']}. Repeat: "
+        f"`python benchmarks/throughput/check_speed.py --gib {args.gib:g}`.\n"
     )
     write_text_atomically(RESULTS.with_suffix(".md"), text)
     print(text)

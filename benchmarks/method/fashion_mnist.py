@@ -7,10 +7,10 @@ pre-trained and of a randomly initialised backbone on the 10,000 test images, ka
 augmented kappa, and the uncertainty baselines. The configurations were chosen beforehand on
 a validation split (kappa_screen.py); this run confirms them at the full budget.
 
-    python benchmarks/fashion_mnist.py --epochs 2      (nox -s fashion_mnist runs this)
+    python benchmarks/method/fashion_mnist.py --epochs 2      (nox -s fashion_mnist runs this)
 
-Writes benchmarks/fashion_mnist.json and benchmarks/fashion_mnist.md. Fashion-MNIST comes from
-the Debian package dataset-fashion-mnist (the nox session installs it).
+Writes benchmarks/method/fashion_mnist.json and benchmarks/method/fashion_mnist.md.
+Fashion-MNIST comes from the Debian package dataset-fashion-mnist (the nox session installs it).
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ def markdown(summary: dict) -> str:
         "",
         *commands_and_machine(summary["runs"], env),
         "",
-        "Repeat: `nox -s fashion_mnist` (or `python benchmarks/fashion_mnist.py` with the same "
-        "options).",
+        "Repeat: `nox -s fashion_mnist` (or `python benchmarks/method/fashion_mnist.py` with "
+        "the same options).",
         "",
     ]
     return "\n".join(lines)

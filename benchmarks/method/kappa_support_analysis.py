@@ -14,9 +14,9 @@ Scored on centre crops: in = the 10,000 validation images, out = the demo set's 
 images; right answer = the linear probe (fitted on the training images' centre crops) is right
 on the validation image.
 
-    python benchmarks/kappa_support_analysis.py runs/kappa-screen/vi-relative-moment-backbone
+    python benchmarks/method/kappa_support_analysis.py runs/kappa-screen/vi-relative-moment-backbone
 
-Writes benchmarks/kappa_support_analysis.md (and .json).
+Writes benchmarks/method/kappa_support_analysis.md (and .json).
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def markdown(report: dict) -> str:
             for r in report["rows"]
         ),  # fmt: skip
         "",
-        f"Command: `python benchmarks/kappa_support_analysis.py {report['run']}`",
+        f"Command: `python benchmarks/method/kappa_support_analysis.py {report['run']}`",
         "",
         f"Machine: {env['platform']}, {env['cpu_count']} CPUs "
         f"({env.get('cpu_model', 'CPU model not recorded')}); torch {env['packages']['torch']}, "

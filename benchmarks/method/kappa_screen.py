@@ -5,10 +5,10 @@ are a validation set; the first --train-images of the rest are pre-trained on (a
 bank and the probe's training set). Every configuration of method_runs.CONFIGURATIONS named
 by --configurations trains with the same budget and is evaluated on the validation set.
 
-    python benchmarks/kappa_screen.py --configurations simsiam,vi-nll,vi-relative-log
+    python benchmarks/method/kappa_screen.py --configurations simsiam,vi-nll,vi-relative-log
 
-Results accumulate in benchmarks/kappa_screen.json (a configuration run again replaces its
-row) and benchmarks/kappa_screen.md.
+Results accumulate in benchmarks/method/kappa_screen.json (a configuration run again replaces its
+row) and benchmarks/method/kappa_screen.md.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def markdown(summary: dict) -> str:
         "",
         *commands_and_machine(summary["runs"], env),
         "",
-        "Repeat: `python benchmarks/kappa_screen.py --configurations NAME[,NAME...]`.",
+        "Repeat: `python benchmarks/method/kappa_screen.py --configurations NAME[,NAME...]`.",
         "",
     ]
     return "\n".join(lines)

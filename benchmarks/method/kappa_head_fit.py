@@ -8,7 +8,7 @@ term is the NLL on sg(c)) by SGD as in pre-training (lr 0.05, momentum 0.9, weig
 equals E[log(1 + c_i)] (docs/method.md section 2.2); we report how close the head gets (the
 median of kappa / best) and how well it ranks the inputs (Spearman's rho).
 
-    python benchmarks/kappa_head_fit.py      (seconds on a CPU; writes kappa_head_fit.md)
+    python benchmarks/method/kappa_head_fit.py      (seconds on a CPU; writes kappa_head_fit.md)
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def main() -> None:
     lines += [
         "",
         f"Machine: {env['cpu_model']}; torch {env['packages']['torch']}, visim commit "
-        f"{env['git_commit']}. Repeat: `python benchmarks/kappa_head_fit.py`.",
+        f"{env['git_commit']}. Repeat: `python benchmarks/method/kappa_head_fit.py`.",
         "",
     ]
     text = "\n".join(lines)

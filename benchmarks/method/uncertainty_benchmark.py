@@ -8,8 +8,8 @@ baseline score, R-AUROC, probe AUROC, OOD AUROC and FPR95 against the set's far-
 and how often cropping or blurring a test image raises the score; a VI-SimSiam run is
 evaluated with --compare naming the SimSiam run of the same set, budget and seed.
 
-    python benchmarks/uncertainty_benchmark.py --split val     screen: validation parts only
-    python benchmarks/uncertainty_benchmark.py --split test    final report: the test subsets
+    python benchmarks/method/uncertainty_benchmark.py --split val     screen: validation parts only
+    python benchmarks/method/uncertainty_benchmark.py --split test    final report: the test subsets
     nox -s uncertainty_benchmark -- --split test               the same, in its own virtualenv
 
 Sizing, for the project's 2-core CPU machine: each set keeps 1,600 training images (1,200 in
@@ -56,7 +56,7 @@ from visim.core.atomic_write import write_text_atomically
 from visim.train.environment import environment_report
 
 RESULTS = Path(__file__).parent / "uncertainty_benchmark.json"
-CACHE = Path(__file__).parent / "data" / "uncertainty"
+CACHE = Path(__file__).parents[1] / "data" / "uncertainty"
 
 
 def runs_of(args: argparse.Namespace) -> Iterator[Run]:
@@ -134,7 +134,7 @@ def repeat_commands(args: argparse.Namespace) -> tuple[str, ...]:
     if args.results.resolve() == RESULTS.resolve():
         return DEFAULT_REPEAT
     given = [arg for arg in sys.argv[1:] if arg != "--report-only"]
-    return (" ".join(["python benchmarks/uncertainty_benchmark.py", *given]),)
+    return (" ".join(["python benchmarks/method/uncertainty_benchmark.py", *given]),)
 
 
 def parse_args() -> argparse.Namespace:

@@ -198,8 +198,9 @@ def settings_lines(rows: dict[str, dict]) -> list[str]:
     return [
         f"Each set: {sizes['train']} training images ({sizes['train'] - sizes['evaluation']} "
         f"in the validation variant), {sizes['evaluation']} evaluation images (digits: see "
-        f"benchmarks/uncertainty_data.py). Pre-training: `{placeholders(s['pretrain'])}` with "
-        f"heads {heads} (a `--config` TOML [model] table) and the configuration's options:",
+        "benchmarks/method/uncertainty_data.py). Pre-training: "
+        f"`{placeholders(s['pretrain'])}` with heads {heads} (a `--config` TOML [model] "
+        "table) and the configuration's options:",
         "",
         *configuration_lines(rows),
         "",

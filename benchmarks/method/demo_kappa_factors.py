@@ -12,9 +12,10 @@ fits the linear probe on the training images (demo:4000:0) as `visim eval` does,
 so that one can see whether kappa tracks what makes an image hard to classify or something
 else.
 
-    python benchmarks/demo_kappa_factors.py runs/demo-screen/nll-moment-support-16ep-clip25/run
+    python benchmarks/method/demo_kappa_factors.py \
+        runs/demo-screen/nll-moment-support-16ep-clip25/run
 
-Writes benchmarks/demo_kappa_factors.md (and .json); a run analysed again replaces its row.
+Writes benchmarks/method/demo_kappa_factors.md (and .json); a run analysed again replaces its row.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def analyse(run_path: Path, workers: int) -> dict:
     factors = factor_columns(validation, held["indices"].numpy())
     return {
         "run": str(run_path),
-        "commands": [f"python benchmarks/demo_kappa_factors.py {run_path}"],
+        "commands": [f"python benchmarks/method/demo_kappa_factors.py {run_path}"],
         "probe_accuracy": float(right.mean()),
         "kappa_auroc_right": auroc(kappa, right),
         "median_kappa": float(np.median(kappa)),

@@ -22,7 +22,7 @@ VIEWS views): a ridge regression, and a linear head trained with a pairwise rank
 "Pretrained Visual Uncertainties" (Kirchhof et al., 2024) trains its detached head: only the
 order of the images' agreements is asked for, not its scale.
 
-    python benchmarks/kappa_density_screen.py --configurations vi-simsiam,vi-paper --seeds 0
+    python benchmarks/method/kappa_density_screen.py --configurations vi-simsiam,vi-paper --seeds 0
 
 writes kappa_density_screen.json and .md beside this file (the Python of the benchmark's
 virtualenv: .nox/uncertainty_benchmark/bin/python). Rows accumulate: a run measured again
@@ -59,7 +59,7 @@ RANKING_PAIRS = 20_000  # image pairs drawn per step
 NORMALISATIONS = ("z", "rank")
 SHOWN = ("r_auroc", "probe_auroc", "ood_auroc", "cropped_higher", "blurred_higher")
 RESULTS = Path(__file__).with_name("kappa_density_screen.json")
-CACHE = Path(__file__).parent / "data" / "uncertainty"
+CACHE = Path(__file__).parents[1] / "data" / "uncertainty"
 
 
 def cached_features(run_dir: Path, data: Path, split: str) -> dict[str, torch.Tensor]:
@@ -302,7 +302,7 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=1600)
     parser.add_argument("--eval-images", type=int, default=400)
     parser.add_argument(
-        "--cache", type=Path, default=Path(__file__).parent / "data" / "uncertainty"
+        "--cache", type=Path, default=Path(__file__).parents[1] / "data" / "uncertainty"
     )
     parser.add_argument("--out", type=Path, default=Path("runs/uncertainty-benchmark"))
     args = parser.parse_args()
@@ -323,7 +323,7 @@ def main() -> None:
                         "configuration": configuration,
                         "metrics": measure(run, args.out, args.cache, sizes),
                     }  # fmt: skip
-    command = "python benchmarks/kappa_density_screen.py " + " ".join(
+    command = "python benchmarks/method/kappa_density_screen.py " + " ".join(
         f"--{name.replace('_', '-')} {value}"
         for name, value in vars(args).items()
         if name in ("sets", "budgets", "seeds", "configurations")

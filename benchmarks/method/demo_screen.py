@@ -7,10 +7,10 @@ linear probe, kappa with every readout), but on the test split of another draw o
 set (demo:4000:1): the same ten classes, other images, so that no choice is made on the
 images the demo reports on.
 
-    python benchmarks/demo_screen.py --configurations paper,relative-moment-lr0.5
+    python benchmarks/method/demo_screen.py --configurations paper,relative-moment-lr0.5
 
-Results accumulate in benchmarks/demo_screen.json (a configuration run again replaces its
-row) and benchmarks/demo_screen.md.
+Results accumulate in benchmarks/method/demo_screen.json (a configuration run again replaces its
+row) and benchmarks/method/demo_screen.md.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ CONFIGURATIONS: dict[str, dict] = {
     "nll-moment-support-16ep-clip25": _longer(16, clip_grad_norm=25.0),
     "nll-moment-support-16ep-clip50": _longer(16, clip_grad_norm=50.0),
     "nll-moment-support-24ep-clip25": _longer(24, clip_grad_norm=25.0),
-    # On the backbone, kappa followed the background's lightness (benchmarks/demo_kappa_factors.md);
+    # On the backbone, kappa followed the background's lightness
+    # (benchmarks/method/demo_kappa_factors.md);
     # the predictor's hidden layer, the pre-training default, sits after the projector.
     "nll-moment-support-16ep-clip25-predictor-hidden": _longer(
         16, {"kappa_source": "predictor-hidden"}, clip_grad_norm=25.0
@@ -181,7 +182,7 @@ def markdown(summary: dict) -> str:
         "",
         *commands_and_machine(runs, summary["environment"]),
         "",
-        "Repeat: `python benchmarks/demo_screen.py --configurations NAME[,NAME...]`.",
+        "Repeat: `python benchmarks/method/demo_screen.py --configurations NAME[,NAME...]`.",
         "",
     ]
     return "\n".join(lines)
