@@ -47,8 +47,6 @@ CONFIGURATIONS: dict[str, list[str]] = {
     "vi-unweighted-moment": vi("unweighted", "moment"),
     "vi-relative-moment-backbone": vi("relative", "moment", "backbone"),
     "vi-relative-moment-projector": vi("relative", "moment", "projector"),
-    "vi-relative-prototype": vi("relative", "prototype"),
-    "vi-relative-prototype-backbone": vi("relative", "prototype", "backbone"),
     "vi-relative-moment-support": vi("relative", "moment", "predictor-hidden", "bank"),
     "vi-relative-moment-backbone-support": vi("relative", "moment", "backbone", "bank"),
 }

@@ -44,6 +44,7 @@ from uncertainty_runs import (
     BUDGETS,
     CONFIGURATIONS,
     METHOD_OPTIONS,
+    RETIRED,
     SCREENED,
     Run,
     complete,
@@ -110,6 +111,8 @@ def is_current(row: dict, args: argparse.Namespace) -> bool:
     """Whether `row` was recorded with the settings its run has now (sizes and workers as
     given): the tables show only such rows, never a mix of old and new settings."""
     s = row["settings"]
+    if s["configuration"] in RETIRED:
+        return True  # its option was removed after it was recorded: the evidence stays
     try:
         run = Run(s["split"], s["set"], s["budget"], s["seed"], s["configuration"])
         return same_settings(s, settings_of(run, args.sizes, args.workers))

@@ -9,8 +9,6 @@ import torch
 
 from visim.models import ModelConfig, build_model
 from visim.models.kappa_head import (
-    PROTOTYPES,
-    SHARPNESS,
     KappaHead,
     kappa_from_moment,
     maximum_likelihood_kappa,
@@ -122,57 +120,6 @@ def test_kappa_has_the_batch_shape_and_respects_floor_and_clamp(param):
     kappa = head(torch.randn(32, 8) * 10)
     assert kappa.shape == (32,)
     assert (kappa >= 0.5).all() and (kappa <= 50.0).all()
-
-
-def test_the_prototype_head_starts_at_the_first_training_batch_and_keeps_its_place():
-    head = KappaHead(16, param="prototype", sphere_dim=DIM)
-    head.eval()
-    head(torch.randn(4, 16))  # evaluation places nothing
-    assert not head.placed
-    head.train()
-    first = torch.randn(PROTOTYPES + 3, 16)
-    head(first)
-    torch.testing.assert_close(
-        torch.nn.functional.normalize(head.prototypes, dim=-1),
-        torch.nn.functional.normalize(first[:PROTOTYPES], dim=-1),
-    )
-    placed = head.prototypes.detach().clone()
-    head(torch.randn(8, 16))
-    assert torch.equal(head.prototypes, placed)
-    # Loaded into a new head (a resumed run), the place is kept.
-    again = KappaHead(16, param="prototype", sphere_dim=DIM)
-    again.load_state_dict(head.state_dict())
-    again.train()
-    again(torch.randn(8, 16))
-    assert torch.equal(again.prototypes, placed)
-
-
-def test_the_prototype_heads_kappa_falls_to_the_uniforms_far_from_its_prototypes():
-    head = KappaHead(16, param="prototype", sphere_dim=DIM)
-    near = torch.nn.functional.one_hot(torch.arange(PROTOTYPES) % 8, 16).float()
-    head.train()
-    head(near)  # the prototypes: the first 8 axes
-    with torch.no_grad():
-        head.amplitudes.fill_(0.05)
-    far = torch.nn.functional.one_hot(torch.tensor([12, 15]), 16).float()  # cos 0 to all
-    kappa_near, kappa_far = head(near[:2]), head(far)
-    assert (kappa_near > 100 * kappa_far).all()
-    # All that reaches a far input is every bump's tail, exp(-SHARPNESS) of its amplitude.
-    tails = torch.tensor(PROTOTYPES * 0.05 * math.exp(-SHARPNESS))
-    torch.testing.assert_close(kappa_far, (kappa_from_moment(tails, DIM) + head.floor).expand(2))
-    uniform = kappa_from_moment(torch.tensor(0.0), DIM)
-    assert (kappa_far < 20 * uniform).all()
-
-
-def test_the_prototype_head_gets_the_least_squares_gradient_in_its_prototypes_too():
-    head = KappaHead(16, param="prototype", sphere_dim=DIM)
-    head.train()
-    head(torch.randn(PROTOTYPES, 16))
-    with torch.no_grad():
-        head.amplitudes.fill_(0.01)
-    kappa = head(torch.randn(8, 16))
-    kappa.sum().backward()
-    assert head.amplitudes.grad.abs().sum() > 0 and head.prototypes.grad.abs().sum() > 0
 
 
 def test_unknown_parameterisation_is_rejected():

@@ -15,11 +15,6 @@ from visim.models.power_spherical import autocast_disabled
 # infinite: kappa then tops out near 1e9 at d = 2048, far above any fit.
 MAX_MOMENT_GAP = 1e-6
 NEWTON_STEPS = 8
-# The prototype head (our choice): how many prototypes, and how sharply each one's bump falls
-# with the cosine between an input and it: exp(SHARPNESS (cos - 1)), 0.61 at cos 0.9, 0.22 at
-# cos 0.7, 0.007 at cos 0.
-PROTOTYPES = 128
-SHARPNESS = 5.0
 
 
 def kappa_from_moment(moment: torch.Tensor, dim: int) -> torch.Tensor:
@@ -104,17 +99,7 @@ class KappaHead(nn.Module):
     on a least-squares fit moves the output by lr * |x|^2 times the error, so with raw
     features (|x|^2 in the hundreds) a step overshoots towards log 2, where kappa is ~1e9; on
     unit inputs the step is lr times the error whatever the features' scale.
-
-    param "prototype": the moment head with raw = sum_j a_j exp(SHARPNESS (cos(x, p_j) - 1))
-    over learned unit prototypes p_j and amplitudes a_j (our choice; docs/method.md section
-    2.2). Far from every prototype raw -> 0, the moment of kappa ~0, the uniform prior: a
-    linear head extrapolates kappa to images unlike any it was fitted on, while this one
-    knows only what the training images taught it. The prototypes start as the first
-    training batch's inputs (rank 0's, broadcast to every process), so that each bump starts
-    on the data.
     """
-
-    placed: torch.Tensor  # the prototype head's buffer: bool, whether its prototypes are set
 
     def __init__(
         self,
@@ -143,45 +128,16 @@ class KappaHead(nn.Module):
             # random init would put some near log 2, where kappa is ~1e9.
             nn.init.zeros_(self.linear.weight)
             nn.init.zeros_(self.linear.bias)
-        if param == "prototype":
-            del self.linear  # the bumps replace it
-            self.prototypes = nn.Parameter(torch.randn(PROTOTYPES, in_dim))
-            self.amplitudes = nn.Parameter(torch.zeros(PROTOTYPES))  # raw 0 everywhere
-            # Saved with the weights, so a resumed or loaded head is not placed again.
-            self.register_buffer("placed", torch.zeros((), dtype=torch.bool))
-            # The buffer read once per process (a device read would stall every step).
-            self._known_placed = False
-
-    def _place_prototypes(self, unit_features: torch.Tensor) -> None:
-        """The prototypes become the first batch's inputs (repeated when it is smaller)."""
-        rows = torch.arange(PROTOTYPES, device=unit_features.device) % len(unit_features)
-        with torch.no_grad():
-            self.prototypes.copy_(unit_features[rows])
-            if torch.distributed.is_available() and torch.distributed.is_initialized():
-                torch.distributed.broadcast(self.prototypes.data, src=0)
-            self.placed.fill_(True)
-
-    def _prototype_moment(self, features: torch.Tensor) -> torch.Tensor:
-        unit = F.normalize(features, dim=-1)  # [B, in_dim]
-        if self.training and not self._known_placed:
-            if not bool(self.placed):
-                self._place_prototypes(unit.detach())
-            self._known_placed = True
-        cosines = unit @ F.normalize(self.prototypes.float(), dim=-1).T  # [B, PROTOTYPES]
-        return torch.exp(SHARPNESS * (cosines - 1)) @ self.amplitudes.float()  # [B]
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         # float32 whatever autocast says: late in training kappa is ~1e4, where bf16 steps by 64.
         with autocast_disabled(features.device):
             features = features.float()
-            if self.param == "prototype":
-                raw = self._prototype_moment(features)
-            else:
-                if self.param == "moment":
-                    features = F.normalize(features, dim=-1)
-                weight, bias = self.linear.weight.float(), self.linear.bias.float()
-                raw = F.linear(features, weight, bias).squeeze(-1)  # [B, 1] -> [B]
-            if self.param in ("moment", "prototype"):
+            if self.param == "moment":
+                features = F.normalize(features, dim=-1)
+            weight, bias = self.linear.weight.float(), self.linear.bias.float()
+            raw = F.linear(features, weight, bias).squeeze(-1)  # [B, 1] -> [B]
+            if self.param == "moment":
                 kappa = _MomentToKappa.apply(raw, self.sphere_dim) + self.floor
             else:
                 kappa = F.softplus(raw) + self.floor

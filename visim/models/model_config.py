@@ -13,11 +13,9 @@ BACKBONE_ARCHS = ("resnet18", "resnet34", "resnet50")  # torchvision's names
 # Where the kappa head reads from: the predictor's hidden activation, z, or the backbone
 # features.
 KAPPA_SOURCES = ("predictor-hidden", "projector", "backbone")
-# How the kappa head's output becomes kappa: softplus(raw), the kappa whose expected
-# log(1 + c) is raw, or that with raw a sum of bumps around learned prototypes of the
-# features, so that kappa falls back to the uniform prior's away from the training images
-# (kappa_head.KappaHead says why).
-KAPPA_PARAMS = ("softplus", "moment", "prototype")
+# How the kappa head's output becomes kappa: softplus(raw), or the kappa whose expected
+# log(1 + c) is raw (kappa_head.KappaHead says why).
+KAPPA_PARAMS = ("softplus", "moment")
 # What kappa falls back from away from the training images: nothing, or a bank of recent
 # training views' backbone features (feature_support.FeatureSupport says how).
 KAPPA_SUPPORTS = ("none", "bank")
@@ -73,9 +71,8 @@ class ModelConfig:
     kappa_param: str = option(
         "moment",
         flag="--kappa-param",
-        help="How the kappa head gives kappa: softplus of its output, the kappa whose "
-        "expected log(1 + cosine) it outputs, or that output made of bumps around learned "
-        "feature prototypes (low kappa far from the training images):",
+        help="How the kappa head gives kappa: softplus of its output, or the kappa whose "
+        "expected log(1 + cosine) it outputs:",
         choices=KAPPA_PARAMS,
     )
     # The bank: at the full budget, with identical training, kappa's in vs out AUROC rose from
