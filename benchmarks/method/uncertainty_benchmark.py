@@ -131,13 +131,20 @@ def names(
     return chosen
 
 
-def repeat_commands(args: argparse.Namespace) -> tuple[str, ...]:
-    """What remakes this results file: the nox sessions for the benchmark's own, else this
-    invocation (a screen kept in a file of its own)."""
+def repeat_commands(args: argparse.Namespace, summary: dict) -> tuple[str, ...]:
+    """What remakes this results file: the nox sessions for the benchmark's own, else every
+    invocation that ran into it (a screen kept in a file of its own), in order."""
     if args.results.resolve() == RESULTS.resolve():
         return DEFAULT_REPEAT
-    given = [arg for arg in sys.argv[1:] if arg != "--report-only"]
-    return (" ".join(["python benchmarks/method/uncertainty_benchmark.py", *given]),)
+    return tuple(summary.get("invocations", []))
+
+
+def note_invocation(summary: dict) -> None:
+    """This command line, in the results' list of invocations (once)."""
+    command = " ".join(["python benchmarks/method/uncertainty_benchmark.py", *sys.argv[1:]])
+    invocations = summary.setdefault("invocations", [])
+    if command not in invocations:
+        invocations.append(command)
 
 
 def parse_args() -> argparse.Namespace:
@@ -184,6 +191,7 @@ def main() -> None:
         summary = json.loads(args.results.read_text())
     stopped = None
     if not args.report_only:
+        note_invocation(summary)
         try:
             run_all(args, summary)
         except (KeyboardInterrupt, subprocess.CalledProcessError) as error:
@@ -191,7 +199,9 @@ def main() -> None:
             stopped = f"stopped ({type(error).__name__}); run the same command again to go on"
     current = {key: row for key, row in summary["rows"].items() if is_current(row, args)}
     left_out = len(summary["rows"]) - len(current)
-    text = markdown(current, summary.get("environment", {}), left_out, repeat_commands(args))
+    text = markdown(
+        current, summary.get("environment", {}), left_out, repeat_commands(args, summary)
+    )
     write_text_atomically(args.results.with_suffix(".md"), text)
     print(text)
     if stopped:

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 
 from uncertainty_data import SETS
+from uncertainty_runs import RETIRED
 
 METRICS = ("r_auroc", "probe_auroc", "ood_auroc", "ood_fpr95", "cropped_higher", "blurred_higher")
 SOURCE_ORDER = ("learned", "label-free", "supervised")
@@ -186,6 +187,9 @@ def configuration_lines(rows: dict[str, dict]) -> list[str]:
             unset = [key for key in VI_DEFAULTS if "--" + key.replace("_", "-") not in options]
             text += " (visim's defaults then: "
             text += ", ".join(f"{key} {model.get(key)}" for key in unset) + ")"
+        if s["configuration"] in RETIRED:
+            commit = row.get("ran_on", {}).get("commit", "the one its rows name")
+            text += f"; retired: its option was removed, rerun only from commit {commit}"
         described[s["configuration"]] = text
     return [f"- {name}: {text}" for name, text in described.items()]
 
