@@ -26,7 +26,7 @@ CONFIGURATIONS: dict[str, list[str]] = {
     "vi-paper": ["--method", "vi-simsiam", "--vi-loss", "nll", "--kappa-param", "softplus"],
 }
 # One option away from VI-SimSiam's defaults each: screened on the validation parts at the
-# short budget (--results benchmarks/option_screen.json) to decide which options stay.
+# short budget (--results benchmarks/method/option_screen.json) to decide which options stay.
 SCREENED: dict[str, list[str]] = {
     "vi-unweighted": ["--method", "vi-simsiam", "--vi-loss", "unweighted"],
     "vi-mean-kappa": ["--method", "vi-simsiam", "--vi-loss", "mean-kappa"],

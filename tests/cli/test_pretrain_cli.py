@@ -7,6 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 from visim.cli.app import app
+from visim.core import extras
 from visim.pipeline.backends import registry
 from visim.train.config import TrainConfig, apply_overrides
 from visim.train.run_dir import RunDir
@@ -54,7 +55,8 @@ def test_out_is_required():
 
 
 def test_a_backend_whose_extra_is_missing_says_how_to_install_it(tmp_path, monkeypatch):
-    absent = dataclasses.replace(registry.BACKENDS["dali"], requires="visim_no_such_module")
+    not_here = dataclasses.replace(extras.DALI, module="visim_no_such_module")
+    absent = dataclasses.replace(registry.BACKENDS["dali"], extra=not_here)
     monkeypatch.setitem(registry.BACKENDS, "dali", absent)
     result = pretrain("demo", "--backend", "dali", "--out", str(tmp_path / "run"))
     assert_refused(result, "backend 'dali' is not installed; run: pip install 'visim[dali]'")

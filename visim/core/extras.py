@@ -46,7 +46,7 @@ def _names_the_module(error: ModuleNotFoundError, module: str) -> bool:
     return error.name in {".".join(parts[: i + 1]) for i in range(len(parts))}
 
 
-PLOTS = Extra("plots", "matplotlib")
+PLOTS = Extra("plots", "matplotlib.figure")  # what the figures import
 PARQUET = Extra("parquet", "pyarrow.parquet")
 FFCV = Extra(
     "ffcv",
