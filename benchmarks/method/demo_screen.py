@@ -23,6 +23,7 @@ from pathlib import Path
 from method_runs import chosen, commands_and_machine, markdown_table, row_of, visim
 
 from visim.demo.settings import DEMO_KNN_K, DemoSettings, demo_train_config
+from visim.evaluation.eval_report import json_ready, read_eval_report
 from visim.train.config import config_from_dict, dump_config
 from visim.train.environment import environment_report
 
@@ -124,7 +125,7 @@ def run_configuration(name: str, out: Path) -> dict:
         *("--kappa-readout", "fit", "--kappa-views", str(KAPPA_VIEWS), "--no-plots"),
     ]
     seconds = {"pretrain": visim(pretrain), "eval": visim(evaluate)}
-    report = json.loads((run_dir / "eval" / "eval.json").read_text())
+    report = read_eval_report(run_dir / "eval" / "eval.json")
     env = environment_report()
     return {
         "overrides": CONFIGURATIONS[name],
@@ -132,7 +133,7 @@ def run_configuration(name: str, out: Path) -> dict:
         "ran_on": {"cpu": env.get("cpu_model", "not recorded"), "commit": env["git_commit"]},
         "commands": ["visim " + " ".join(pretrain), "visim " + " ".join(evaluate)],
         "seconds": seconds,
-        "random_init": report["results"]["random_init"],
+        "random_init": json_ready(report.results["random_init"]),
         **row_of(report),
     }
 

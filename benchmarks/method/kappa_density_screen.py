@@ -32,6 +32,7 @@ replaces its row, the others are kept, and the markdown has one table per budget
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def cell(value: float | None) -> str:
 
 
 def measure(run: Run, out: Path, cache: Path, sizes: Sizes) -> dict:
-    """{candidate name: score_metrics} of one VI-SimSiam run."""
+    """{candidate name: score_metrics as a dict} of one VI-SimSiam run."""
     run_dir = run.run_dir(out, sizes)
     data = set_file(sizes.folder(cache), run.data_set, run.split)
     ood_data = set_file(sizes.folder(cache), OOD_PARTNER[run.data_set], run.split)
@@ -179,7 +180,7 @@ def measure(run: Run, out: Path, cache: Path, sizes: Sizes) -> dict:
     results["own views fit"] = score_metrics(
         own, neighbour, probe_correct.numpy(), kappa_uncertainty(fits["ood"])
     )
-    return results
+    return {name: dataclasses.asdict(metrics) for name, metrics in results.items()}
 
 
 def views_fit(evaluated, model, source, found: dict[str, torch.Tensor]) -> np.ndarray:

@@ -9,12 +9,13 @@ baselines, in- vs out-of-distribution on the demo set).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from visim.evaluation.eval_report import EvalReport, json_ready, read_eval_report
 
 
 def vi(
@@ -90,7 +91,7 @@ def run_configuration(
         *("--kappa-readout", "fit", "--kappa-views", str(KAPPA_VIEWS), "--no-plots"),
     ]
     seconds = {"pretrain": visim(pretrain), "eval": visim(evaluate)}
-    report = json.loads((run_dir / "eval" / "eval.json").read_text())
+    report = read_eval_report(run_dir / "eval" / "eval.json")
     return {
         "commands": ["visim " + " ".join(pretrain), "visim " + " ".join(evaluate)],
         "seconds": seconds,
@@ -98,19 +99,19 @@ def run_configuration(
     }
 
 
-def row_of(report: dict) -> dict:
-    """The numbers a method table shows, from one eval.json."""
+def row_of(report: EvalReport) -> dict:
+    """The numbers a method table shows, from one eval report (as its rows record them: JSON)."""
     row = {
-        "results": report["results"],
-        "baselines": report["uncertainty"]["scores"],
+        "results": json_ready(report.results),
+        "baselines": json_ready(report.uncertainty.scores),
         "kappa": None,
     }
-    kappa = report["kappa"]
+    kappa = report.kappa
     if kappa is not None:
         row["kappa"] = {
-            "by_readout": kappa["by_readout"],
-            "median": {name: summary["median"] for name, summary in kappa["summary"].items()},
-            "augmented_below_clean": kappa["augmented_below_clean"],
+            "by_readout": json_ready(kappa.by_readout),
+            "median": {name: summary.median for name, summary in kappa.summary.items()},
+            "augmented_below_clean": kappa.augmented_below_clean,
         }
     return row
 

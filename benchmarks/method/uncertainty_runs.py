@@ -15,6 +15,7 @@ from method_runs import visim
 from uncertainty_data import DATA_VERSION, OOD_PARTNER, Sizes, set_file
 
 from visim.core.atomic_write import write_text_atomically
+from visim.evaluation.eval_report import EvalReport, json_ready, read_eval_report
 from visim.train.config import TrainConfig
 from visim.train.environment import environment_report
 
@@ -124,23 +125,15 @@ def complete(run_dir: Path) -> bool:
     return (run_dir / "eval" / "eval.json").is_file()
 
 
-def dig(tree: object, *keys: str) -> object:
-    """tree[k1][k2]...; None where a key is missing or a level is None."""
-    for key in keys:
-        if not isinstance(tree, dict):
-            return None
-        tree = tree.get(key)
-    return tree
-
-
-def row_of(report: dict) -> dict:
-    """The numbers the tables show, from one eval.json (any of them may be missing)."""
+def row_of(report: EvalReport) -> dict:
+    """The numbers the tables show, from one eval report (as the rows record them: JSON)."""
+    pretrained = report.results["pretrained"]
     return {
-        "knn_top1": dig(report, "results", "pretrained", "knn", "top1"),
-        "probe_top1": dig(report, "results", "pretrained", "linear_probe", "top1"),
-        "random_init_knn_top1": dig(report, "results", "random_init", "knn", "top1"),
-        "uncertainty": report.get("uncertainty"),
-        "kappa_spread": dig(report, "kappa", "spread"),
+        "knn_top1": pretrained.knn.top1,
+        "probe_top1": pretrained.linear_probe.top1,
+        "random_init_knn_top1": report.results["random_init"].knn.top1,
+        "uncertainty": json_ready(report.uncertainty),
+        "kappa_spread": None if report.kappa is None else json_ready(report.kappa.spread),
     }
 
 
@@ -175,7 +168,7 @@ def execute(run: Run, args: argparse.Namespace, settings: dict) -> dict:
     if run.configuration != "simsiam":
         evaluate += ["--compare", str(run.simsiam().run_dir(args.out, sizes))]
     seconds = {"pretrain": visim(pretrain), "eval": visim(evaluate)}
-    report = json.loads((run_dir / "eval" / "eval.json").read_text())
+    report = read_eval_report(run_dir / "eval" / "eval.json")
     # The row needs only the exported model (a later row's --compare reads the SimSiam one);
     # the training checkpoints are two thirds of a run's 280 MB, 20 GB over a whole table.
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)

@@ -68,8 +68,8 @@ def test_torch_demo_runs_every_step_then_reuses_the_finished_run(tmp_path, fresh
     again, display = run(settings)
     assert display.said("reusing the finished run")
     assert RunDir(settings.run_dir).model.stat().st_mtime_ns == exported
-    assert again.report["results"] == result.report["results"]
-    assert again.report["feature_cache_hits"] == 4  # 2 weight variants x (train, test)
+    assert again.report.results == result.report.results
+    assert again.report.feature_cache_hits == 4  # 2 weight variants x (train, test)
 
 
 def test_an_interrupted_demo_resumes_from_its_checkpoint(tmp_path, fresh_accelerate, monkeypatch):

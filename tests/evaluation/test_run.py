@@ -12,8 +12,9 @@ import pytest
 import torch
 from accelerate.utils import set_seed
 
+from visim.evaluation.eval_report import json_ready, read_eval_report
 from visim.evaluation.eval_settings import EvalSettings
-from visim.evaluation.evaluate import check_same_classes, evaluate_run, json_ready
+from visim.evaluation.evaluate import check_same_classes, evaluate_run
 from visim.evaluation.run_loading import EvalError, open_run
 from visim.evaluation.uncertainty_metrics import METRICS
 from visim.models.model_config import ModelConfig
@@ -83,8 +84,11 @@ def test_random_init_is_the_trainers_starting_point(tmp_path):
 def test_report_and_cache_follow_the_checkpoint(tmp_path):
     run_dir = write_run(tmp_path)
     first = evaluate_run(tmp_path, EvalSettings(**QUICK))
-    assert first["feature_cache_hits"] == 0
+    assert first.feature_cache_hits == 0
     written = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    # eval.json is the report, field for field, and reads back as the same report.
+    assert written == json_ready(first)
+    assert json_ready(read_eval_report(tmp_path / "eval" / "eval.json")) == written
     assert set(written["results"]) == {"pretrained", "random_init"}
     for variant in written["results"].values():
         for classifier in ("knn", "linear_probe"):
@@ -93,23 +97,24 @@ def test_report_and_cache_follow_the_checkpoint(tmp_path):
     assert [b["count"] for b in bins] == [2] * 5  # 10 test images in 5 equal-count bins
 
     again = evaluate_run(tmp_path, EvalSettings(**QUICK))
-    assert again["feature_cache_hits"] == 4  # both variants, train and test
-    assert again["results"] == first["results"]
+    assert again.feature_cache_hits == 4  # both variants, train and test
+    assert again.results == first.results
 
     # A new checkpoint: the pretrained features are stale, the random-init ones are not.
     write_run(run_dir.path, shift=0.01)
     changed = evaluate_run(tmp_path, EvalSettings(**QUICK))
-    assert changed["feature_cache_hits"] == 2
-    assert changed["kappa"]["summary"]["clean"] != first["kappa"]["summary"]["clean"]
+    assert changed.feature_cache_hits == 2
+    assert changed.kappa is not None and first.kappa is not None
+    assert changed.kappa.summary["clean"] != first.kappa.summary["clean"]
 
 
 def test_simsiam_run_has_no_kappa_section_but_scores_ood_with_its_features(tmp_path):
     write_run(tmp_path, method="simsiam")
     report = evaluate_run(tmp_path, EvalSettings(**QUICK, ood="demo:40:1"))
-    assert report["kappa"] is None
-    assert "kappa" not in report["uncertainty"]["scores"]
-    assert 0 <= report["uncertainty"]["scores"]["knn_distance_50"]["ood_auroc"] <= 1
-    assert not any("ood" in warning.lower() for warning in report["warnings"])
+    assert report.kappa is None
+    assert "kappa" not in report.uncertainty.scores
+    assert 0 <= report.uncertainty.scores["knn_distance_50"].ood_auroc <= 1
+    assert not any("ood" in warning.lower() for warning in report.warnings)
 
 
 def test_latest_training_checkpoint_is_used_when_there_is_no_export(tmp_path):
@@ -163,6 +168,19 @@ def test_undefined_numbers_become_json_null():
     assert json_ready({"rho": [float("nan"), 0.5], "n": 3}) == {"rho": [None, 0.5], "n": 3}
 
 
+def test_a_stale_eval_json_names_the_field_it_lacks(tmp_path):
+    write_run(tmp_path)
+    evaluate_run(tmp_path, EvalSettings(**QUICK))
+    path = tmp_path / "eval" / "eval.json"
+    written = json.loads(path.read_text())
+    del written["uncertainty"]["scores"]["kappa"]["r_auroc"]
+    path.write_text(json.dumps(written))
+    with pytest.raises(
+        ValueError, match=r"EvalReport.uncertainty.scores\['kappa'\]: missing \['r_auroc'\]"
+    ):
+        read_eval_report(path)
+
+
 def test_a_view_readout_reports_every_readout_and_scores_images_with_the_chosen_one(tmp_path):
     write_run(tmp_path)
     # Test images apart from the training ones, so that the probe is wrong on some and the
@@ -174,31 +192,30 @@ def test_a_view_readout_reports_every_readout_and_scores_images_with_the_chosen_
         kappa_views=3,
     )
     report = evaluate_run(tmp_path, settings)
-    kappa = report["kappa"]
-    assert kappa["readout"] == {"method": "median", "views": 3}
-    assert set(kappa["by_readout"]) == {"center", "mean", "median", "fit"}
-    for metrics in kappa["by_readout"].values():
+    kappa = report.kappa
+    assert kappa is not None
+    assert (kappa.readout.method, kappa.readout.views) == ("median", 3)
+    assert set(kappa.by_readout) == {"center", "mean", "median", "fit"}
+    for metrics in kappa.by_readout.values():
         for name in ("r_auroc", "probe_auroc", "ood_auroc", "ood_fpr95"):
-            assert 0 <= metrics[name] <= 1, name
+            assert 0 <= getattr(metrics, name) <= 1, name
     # The bins and the uncertainty metrics follow the chosen readout, not the centre crop.
-    assert (
-        kappa["vs_probe_correctness"]["auroc_correct"]
-        == kappa["by_readout"]["median"]["probe_auroc"]
-    )
-    scored = report["uncertainty"]["scores"]["kappa"]
+    assert kappa.vs_probe_correctness.auroc_correct == kappa.by_readout["median"].probe_auroc
+    scored = report.uncertainty.scores["kappa"]
     for name in ("r_auroc", "probe_auroc", "ood_auroc", "ood_fpr95"):
-        assert scored[name] == kappa["by_readout"]["median"][name], name
-    assert {"clean", "augmented", "ood", "readout", "ood_readout"} <= set(kappa["summary"])
-    assert kappa["summary"]["augmented"]["count"] == 6 * 3  # the readout's own views
-    assert isinstance(kappa["augmented_below_clean"], bool)
+        assert getattr(scored, name) == getattr(kappa.by_readout["median"], name), name
+    assert {"clean", "augmented", "ood", "readout", "ood_readout"} <= set(kappa.summary)
+    assert kappa.summary["augmented"].count == 6 * 3  # the readout's own views
+    assert isinstance(kappa.augmented_below_clean, bool)
 
 
 def test_the_centre_readout_draws_no_views_unless_the_histogram_needs_them(tmp_path):
     write_run(tmp_path)
-    kappa = evaluate_run(tmp_path, EvalSettings(**{**QUICK, "augmented_images": 4}))["kappa"]
-    assert set(kappa["by_readout"]) == {"center"}
-    assert kappa["summary"]["augmented"]["count"] == 4 * 2  # two views each for the histogram
-    assert "readout" not in kappa["summary"]
+    kappa = evaluate_run(tmp_path, EvalSettings(**{**QUICK, "augmented_images": 4})).kappa
+    assert kappa is not None
+    assert set(kappa.by_readout) == {"center"}
+    assert kappa.summary["augmented"].count == 4 * 2  # two views each for the histogram
+    assert "readout" not in kappa.summary
 
 
 def test_every_uncertainty_score_is_measured_by_every_metric_for_both_methods(tmp_path):
@@ -209,17 +226,17 @@ def test_every_uncertainty_score_is_measured_by_every_metric_for_both_methods(tm
         settings = EvalSettings(
             **{**QUICK, "test": "demo:120:2", "degraded_images": 25}, ood="demo:40:1"
         )
-        uncertainty = evaluate_run(tmp_path / method, settings)["uncertainty"]
+        uncertainty = evaluate_run(tmp_path / method, settings).uncertainty
         expected = {"knn_mean_cosine", "knn_distance_50", "inverse_norm", "probe_entropy"}
         if method == "vi-simsiam":
             expected.add("kappa")
-        assert set(uncertainty["scores"]) == expected
-        assert 0 <= uncertainty["r_at_1"] <= 1
+        assert set(uncertainty.scores) == expected
+        assert 0 <= uncertainty.r_at_1 <= 1
         # demo:40:1's test split holds 10 images, demo:120:2's 30: 10 of each.
-        assert uncertainty["ood_images_per_side"] == 10
-        assert uncertainty["degraded_images"] == 25
-        for name, metrics in uncertainty["scores"].items():
-            assert metrics["source"] == (
+        assert uncertainty.ood_images_per_side == 10
+        assert uncertainty.degraded_images == 25
+        for name, metrics in uncertainty.scores.items():
+            assert metrics.source == (
                 "learned"
                 if name == "kappa"
                 else "supervised"
@@ -227,8 +244,8 @@ def test_every_uncertainty_score_is_measured_by_every_metric_for_both_methods(tm
                 else "label-free"
             )
             for metric in METRICS:
-                assert 0 <= metrics[metric] <= 1, (method, name, metric)
-        assert uncertainty["compare"] is None
+                assert 0 <= getattr(metrics, metric) <= 1, (method, name, metric)
+        assert uncertainty.compare is None
 
 
 def test_a_compare_run_is_measured_on_the_same_images_as_on_its_own(tmp_path):
@@ -238,16 +255,17 @@ def test_a_compare_run_is_measured_on_the_same_images_as_on_its_own(tmp_path):
     alone = evaluate_run(tmp_path / "simsiam", EvalSettings(**settings))
     compared = evaluate_run(
         tmp_path / "vi", EvalSettings(**settings, compare=tmp_path / "simsiam")
-    )["uncertainty"]["compare"]
-    assert compared["method"] == "simsiam"
-    assert compared["results"] == alone["results"]["pretrained"]
-    assert compared["r_at_1"] == alone["uncertainty"]["r_at_1"]
+    ).uncertainty.compare
+    assert compared is not None
+    assert compared.method == "simsiam"
+    assert compared.results == alone.results["pretrained"]
+    assert compared.r_at_1 == alone.uncertainty.r_at_1
     for count in ("ood_images_per_side", "degraded_images"):  # the same images, counted alike
-        assert compared[count] == alone["uncertainty"][count], count
+        assert getattr(compared, count) == getattr(alone.uncertainty, count), count
     # The compare run's label-free scores, exactly as its own evaluation measures them.
-    assert set(compared["scores"]) == {"knn_mean_cosine", "knn_distance_50", "inverse_norm"}
-    for name, metrics in compared["scores"].items():
-        assert metrics == alone["uncertainty"]["scores"][name], name
+    assert set(compared.scores) == {"knn_mean_cosine", "knn_distance_50", "inverse_norm"}
+    for name, metrics in compared.scores.items():
+        assert metrics == alone.uncertainty.scores[name], name
 
 
 def test_a_compare_path_that_is_no_run_names_the_option(tmp_path):
@@ -273,17 +291,17 @@ def test_a_kappa_that_is_one_number_for_every_image_is_warned_about(tmp_path):
     # Without the support bank, so that the head alone decides kappa.
     with_kappa_head(write_run(tmp_path, kappa_support="none"), weight_std=0.0)
     report = evaluate_run(tmp_path, EvalSettings(**QUICK))
-    assert not report["kappa"]["spread"]["informative"]
-    assert any("no per-image information" in warning for warning in report["warnings"])
+    assert report.kappa is not None and not report.kappa.spread.informative
+    assert any("no per-image information" in warning for warning in report.warnings)
     # Nothing rises when every image gets the same uncertainty.
-    assert report["uncertainty"]["scores"]["kappa"]["cropped_higher"] == 0.0
+    assert report.uncertainty.scores["kappa"].cropped_higher == 0.0
 
 
 def test_a_kappa_that_varies_is_not_warned_about(tmp_path):
     with_kappa_head(write_run(tmp_path, kappa_support="none"), weight_std=0.1)
     report = evaluate_run(tmp_path, EvalSettings(**QUICK))
-    assert report["kappa"]["spread"]["informative"]
-    assert not any("no per-image information" in warning for warning in report["warnings"])
+    assert report.kappa is not None and report.kappa.spread.informative
+    assert not any("no per-image information" in warning for warning in report.warnings)
 
 
 def test_the_fit_readout_scores_images_by_how_their_views_agree(tmp_path):
@@ -292,14 +310,12 @@ def test_the_fit_readout_scores_images_by_how_their_views_agree(tmp_path):
         **{**QUICK, "test": "demo:120:2"}, ood="demo:40:1", kappa_readout="fit", kappa_views=2
     )
     report = evaluate_run(tmp_path, settings)
-    kappa = report["kappa"]
-    assert kappa["readout"] == {"method": "fit", "views": 2}
-    fitted = kappa["summary"]["readout"]
-    assert fitted["count"] == kappa["summary"]["clean"]["count"] and fitted["min"] >= 0
-    assert (
-        report["uncertainty"]["scores"]["kappa"]["ood_auroc"]
-        == (kappa["by_readout"]["fit"]["ood_auroc"])
-    )
+    kappa = report.kappa
+    assert kappa is not None
+    assert (kappa.readout.method, kappa.readout.views) == ("fit", 2)
+    fitted = kappa.summary["readout"]
+    assert fitted.count == kappa.summary["clean"].count and fitted.min >= 0
+    assert report.uncertainty.scores["kappa"].ood_auroc == kappa.by_readout["fit"].ood_auroc
 
 
 def test_an_unknown_readout_names_the_option():
@@ -379,13 +395,13 @@ def test_every_source_kind_evaluates_with_the_default_splits(simsiam_run, tmp_pa
     workers = None if kind == "beton" else 0
     settings = EvalSettings(train=data, test=data, probe_max_iter=5, workers=workers, **options)
     report = evaluate_run(simsiam_run.path, settings)
-    assert report["data"]["test"]["split"] == test_split
-    assert report["data"]["test"]["images"] == len(open_source(data, test_split))
-    assert 0 <= report["results"]["pretrained"]["knn"]["top1"] <= 1
+    assert report.data["test"].split == test_split
+    assert report.data["test"].images == len(open_source(data, test_split))
+    assert 0 <= report.results["pretrained"].knn.top1 <= 1
     # Without --workers, loading follows the machine: all cores but one on the CPU.
     expected_workers = default_loader_workers("cpu") if workers is None else workers
-    assert report["settings"]["workers"] == expected_workers
-    same = [w for w in report["warnings"] if "--test is the same images as --train" in w]
+    assert report.settings["workers"] == expected_workers
+    same = [w for w in report.warnings if "--test is the same images as --train" in w]
     assert len(same) == (test_split == "train")
 
 
@@ -411,8 +427,8 @@ def test_damaged_newest_weights_are_passed_over_for_the_next_newest(tmp_path):
     (line,) = run.passed_over
     assert line.startswith(f"{checkpoint}: cannot be read")
     report = evaluate_run(tmp_path, EvalSettings(**QUICK))
-    assert report["weights"] == str(run_dir.model)
-    assert f"skipped weights {line}" in report["warnings"]
+    assert report.weights == str(run_dir.model)
+    assert f"skipped weights {line}" in report.warnings
 
 
 @pytest.mark.parametrize("damaged", ["checkpoint", "export"])

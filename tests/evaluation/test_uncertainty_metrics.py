@@ -36,11 +36,11 @@ def test_r_auroc_rewards_high_uncertainty_on_wrong_images():
     uncertainty = np.array([0.1, 0.2, 0.9, 0.8])
     neighbour_correct = np.array([True, True, False, False])
     metrics = score_metrics(uncertainty, neighbour_correct, None)
-    assert metrics["r_auroc"] == 1.0
+    assert metrics.r_auroc == 1.0
     # The sign test: the same score negated is the wrong way round and must show as 0, not be
     # flipped back to 1.
-    assert score_metrics(-uncertainty, neighbour_correct, None)["r_auroc"] == 0.0
-    assert metrics["probe_auroc"] is None and metrics["ood_auroc"] is None
+    assert score_metrics(-uncertainty, neighbour_correct, None).r_auroc == 0.0
+    assert metrics.probe_auroc is None and metrics.ood_auroc is None
 
 
 def test_probe_auroc_is_measured_against_the_probes_answers():
@@ -48,8 +48,8 @@ def test_probe_auroc_is_measured_against_the_probes_answers():
     metrics = score_metrics(
         uncertainty, np.array([True, True, True, False]), np.array([False, True, True, True])
     )
-    assert metrics["r_auroc"] == 1.0
-    assert metrics["probe_auroc"] == 0.0  # the one wrong probe answer has the lowest uncertainty
+    assert metrics.r_auroc == 1.0
+    assert metrics.probe_auroc == 0.0  # the one wrong probe answer has the lowest uncertainty
 
 
 def test_fpr95_counts_out_images_under_the_threshold_that_keeps_95_percent_in():
@@ -93,6 +93,12 @@ def test_score_metrics_fills_every_metric_it_has_data_for():
         ood_uncertainty=np.array([1.0, 2.0, 3.0]),
         degraded={"cropped": (np.array([0.1, 0.5]), np.array([0.2, 0.4]))},
     )
-    assert set(metrics) == set(METRICS)
-    assert metrics["cropped_higher"] == 0.5 and metrics["blurred_higher"] is None
-    assert metrics["ood_auroc"] == 1.0
+    assert {name: getattr(metrics, name) is not None for name in METRICS} == {
+        "r_auroc": True,
+        "probe_auroc": True,
+        "ood_auroc": True,
+        "ood_fpr95": True,
+        "cropped_higher": True,
+        "blurred_higher": False,
+    }
+    assert metrics.cropped_higher == 0.5 and metrics.ood_auroc == 1.0

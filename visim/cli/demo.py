@@ -52,7 +52,7 @@ def _duration(seconds: float) -> str:
 
 def print_summary(console: Console, result: DemoResult) -> None:
     print_report(console, result.report)
-    knn = {v: result.report["results"][v]["knn"]["top1"] for v in ("pretrained", "random_init")}
+    knn = {v: result.report.results[v].knn.top1 for v in ("pretrained", "random_init")}
     console.print(
         f"[bold]kNN top-1: {100 * knn['pretrained']:.1f} % pre-trained vs "
         f"{100 * knn['random_init']:.1f} % random init "
@@ -60,7 +60,7 @@ def print_summary(console: Console, result: DemoResult) -> None:
         highlight=False,
     )
     # Paths stay on one line, whatever the width: they are there to be copied.
-    paths = [("numbers", "eval.json"), *(("plot", name) for name in result.report["plots"])]
+    paths = [("numbers", "eval.json"), *(("plot", name) for name in result.report.plots)]
     for label, name in paths:
         path = escape(str(result.eval_dir / name))
         console.print(f"{label + ':':8} {path}", highlight=False, soft_wrap=True)

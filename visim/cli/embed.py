@@ -122,8 +122,8 @@ def print_summary(console: Console, result: EmbedResult) -> None:
         return
     k = result.kappa
     console.print(
-        f"kappa of {k['count']} images: median {k['median']:.4g} [5%: {k['q05']:.4g}, "
-        f"95%: {k['q95']:.4g}], min {k['min']:.4g}, max {k['max']:.4g}, mean {k['mean']:.4g}",
+        f"kappa of {k.count} images: median {k.median:.4g} [5%: {k.q05:.4g}, "
+        f"95%: {k.q95:.4g}], min {k.min:.4g}, max {k.max:.4g}, mean {k.mean:.4g}",
         highlight=False,
         soft_wrap=True,
     )
@@ -144,9 +144,9 @@ def print_summary(console: Console, result: EmbedResult) -> None:
         table.add_column("item", overflow="fold")
         for image in images:
             table.add_row(
-                f"{image['kappa']:.4g}",
-                str(image["index"]),
-                escape(image["label"]),
-                escape(image["item"]),
+                f"{image.kappa:.4g}",
+                str(image.index),
+                escape(image.label),
+                escape(image.item),
             )
         console.print(table)

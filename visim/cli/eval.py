@@ -13,6 +13,7 @@ from rich.table import Table
 from visim.cli import interrupts
 from visim.cli.failure import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, fail
 from visim.core.atomic_write import WriteFailed
+from visim.evaluation.eval_report import Accuracy, EvalReport, Uncertainty
 from visim.evaluation.eval_settings import EvalError, EvalSettings
 from visim.pipeline.sources.factory import SOURCES_HELP
 from visim.train.tracker_extras import LOG_WITH_CHOICES
@@ -121,6 +122,11 @@ def evaluate(
     print_report(console, report)
 
 
+def top_k(accuracy: Accuracy, classifier: str, k: str) -> float:
+    """accuracy.<classifier>.<k>: the accuracy table's columns are named pairs."""
+    return getattr(getattr(accuracy, classifier), k)
+
+
 def _percent(fraction: float) -> str:
     return f"{100 * fraction:.2f}"
 
@@ -154,13 +160,13 @@ METRIC_COLUMNS = {
 }
 
 
-def uncertainty_table(uncertainty: dict) -> Table:
+def uncertainty_table(uncertainty: Uncertainty) -> Table:
     """Every uncertainty score by every metric: kappa (VI-SimSiam) beside the baselines, and
     the --compare run's label-free scores."""
-    compare = uncertainty["compare"]
-    title = f"Uncertainty scores; R@1 {_percent(uncertainty['r_at_1'])} %"
+    compare = uncertainty.compare
+    title = f"Uncertainty scores; R@1 {_percent(uncertainty.r_at_1)} %"
     if compare is not None:
-        title += f", compare run [{compare['method']}] R@1 {_percent(compare['r_at_1'])} %"
+        title += f", compare run [{compare.method}] R@1 {_percent(compare.r_at_1)} %"
     table = Table(
         title=escape(title),
         caption="kappa scored as -log kappa; probe entropy knows the labels (a reference, not a "
@@ -170,80 +176,84 @@ def uncertainty_table(uncertainty: dict) -> Table:
     table.add_column("score", no_wrap=True)
     for header in METRIC_COLUMNS.values():
         table.add_column(header, justify="right")
-    rows = [(SCORE_NAMES[name], metrics) for name, metrics in uncertainty["scores"].items()]
+    rows = [(SCORE_NAMES[name], metrics) for name, metrics in uncertainty.scores.items()]
     if compare is not None:
         rows += [
-            (f"{SCORE_NAMES[name]} [{compare['method']}]", metrics)
-            for name, metrics in compare["scores"].items()
+            (f"{SCORE_NAMES[name]} [{compare.method}]", metrics)
+            for name, metrics in compare.scores.items()
         ]
     for label, metrics in rows:
-        table.add_row(escape(label), *(_number(metrics[metric]) for metric in METRIC_COLUMNS))
+        table.add_row(
+            escape(label), *(_number(getattr(metrics, metric)) for metric in METRIC_COLUMNS)
+        )
     return table
 
 
-def print_report(console: Console, report: dict) -> None:
-    results = report["results"]
-    accuracy = Table(title=f"Accuracy (%) on {escape(report['data']['test']['location'])}")
+def print_report(console: Console, report: EvalReport) -> None:
+    results = report.results
+    accuracy = Table(title=f"Accuracy (%) on {escape(report.data['test'].location)}")
     accuracy.add_column("weights")
     columns = [("knn", "top1"), ("knn", "top5"), ("linear_probe", "top1"), ("linear_probe", "top5")]
     for method, k in columns:
         accuracy.add_column(f"{'kNN' if method == 'knn' else 'linear'} {k}", justify="right")
     labels = {"pretrained": "pre-trained", "random_init": "random init"}
     for variant, label in labels.items():
-        accuracy.add_row(label, *(_percent(results[variant][m][k]) for m, k in columns))
-    gains = [results["pretrained"][m][k] - results["random_init"][m][k] for m, k in columns]
+        accuracy.add_row(label, *(_percent(top_k(results[variant], m, k)) for m, k in columns))
+    gains = [
+        top_k(results["pretrained"], m, k) - top_k(results["random_init"], m, k) for m, k in columns
+    ]
     accuracy.add_row("[bold]gain[/bold]", *(f"[bold]{100 * g:+.2f}[/bold]" for g in gains))
     console.print(accuracy)
 
-    kappa = report["kappa"]
-    console.print(uncertainty_table(report["uncertainty"]))
+    kappa = report.kappa
+    console.print(uncertainty_table(report.uncertainty))
     if kappa is not None:
-        correctness = kappa["vs_probe_correctness"]
+        correctness = kappa.vs_probe_correctness
         scores = Table(title="kappa", show_header=False)
-        readout = kappa["readout"]
+        readout = kappa.readout
         scores.add_row(
             "read out per image as",
             "its centre crop"
-            if readout["method"] == "center"
-            else f"the {readout['method']} over {readout['views']} augmented views",
+            if readout.method == "center"
+            else f"the {readout.method} over {readout.views} augmented views",
         )
         scores.add_row(
             "Spearman rho, kappa vs right/wrong (per image)",
-            _number(correctness["spearman_per_image"]),
+            _number(correctness.spearman_per_image),
         )
         scores.add_row(
-            "Spearman rho, mean kappa vs accuracy (per bin)", _number(correctness["spearman_bins"])
+            "Spearman rho, mean kappa vs accuracy (per bin)", _number(correctness.spearman_bins)
         )
-        spread = kappa["spread"]
+        spread = kappa.spread
         scores.add_row(
             "relative 5%-95% range on the test images",
-            f"{100 * spread['relative_range']:.3g} %"
-            + ("" if spread["informative"] else " [yellow](not informative)[/yellow]"),
+            f"{100 * spread.relative_range:.3g} %"
+            + ("" if spread.informative else " [yellow](not informative)[/yellow]"),
         )
-        for name, summary in kappa["summary"].items():
+        for name, summary in kappa.summary.items():
             scores.add_row(
                 f"kappa, {KAPPA_SET_NAMES.get(name, name)}: median [5%, 95%]",
-                f"{summary['median']:.4g} [{summary['q05']:.4g}, {summary['q95']:.4g}]",
+                f"{summary.median:.4g} [{summary.q05:.4g}, {summary.q95:.4g}]",
             )
         console.print(scores)
 
         bins = Table(title="Linear probe accuracy per equal-count kappa bin")
         for column in ("bin", "kappa range", "mean kappa", "accuracy (%)", "images"):
             bins.add_column(column, justify="right")
-        for i, b in enumerate(correctness["bins"], start=1):
+        for i, b in enumerate(correctness.bins, start=1):
             bins.add_row(
                 str(i),
-                f"{b['kappa_min']:.4g} - {b['kappa_max']:.4g}",
-                f"{b['mean_kappa']:.4g}",
-                _percent(b["accuracy"]),
-                str(b["count"]),
+                f"{b.kappa_min:.4g} - {b.kappa_max:.4g}",
+                f"{b.mean_kappa:.4g}",
+                _percent(b.accuracy),
+                str(b.count),
             )
         console.print(bins)
 
-    for warning in report["warnings"]:
+    for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
-    eval_dir = Path(report["run_dir"]) / "eval"
-    written = ["eval.json", *report["plots"]]
+    eval_dir = Path(report.run_dir) / "eval"
+    written = ["eval.json", *report.plots]
     console.print(f"wrote {escape(str(eval_dir))}/: {', '.join(written)}", highlight=False)
-    if report["tracker"] != "none":
-        console.print(f"logged the results to the {report['tracker']} tracker", highlight=False)
+    if report.tracker != "none":
+        console.print(f"logged the results to the {report.tracker} tracker", highlight=False)

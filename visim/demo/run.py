@@ -26,6 +26,7 @@ from visim.demo.settings import (
     demo_train_config,
     resolve_backend,
 )
+from visim.evaluation.eval_report import EvalReport
 from visim.evaluation.evaluate import evaluate_run
 from visim.pipeline.backends.registry import get_backend
 from visim.pipeline.convert.manifest import read_manifest
@@ -73,7 +74,7 @@ class DemoStopped(Exception):
 
 @dataclass(frozen=True)
 class DemoResult:
-    report: dict  # what evaluate_run returned (eval.json's content)
+    report: EvalReport  # what evaluate_run returned (eval.json's content)
     eval_dir: Path
     seconds: dict[str, float]  # per step: "data", "pretrain", "eval"
 
@@ -95,9 +96,9 @@ def run_demo(settings: DemoSettings, display: DemoDisplay) -> DemoResult:
     seconds = {}
     seconds["data"] = _timed(lambda: _prepare_data(settings, backend, display))
     seconds["pretrain"] = _timed(lambda: _pretrain(config, run_dir, display))
-    report: dict = {}
-    seconds["eval"] = _timed(lambda: report.update(_evaluate(settings, display)))
-    return DemoResult(report, run_dir.path / "eval", seconds)
+    reports: list[EvalReport] = []
+    seconds["eval"] = _timed(lambda: reports.append(_evaluate(settings, display)))
+    return DemoResult(reports[0], run_dir.path / "eval", seconds)
 
 
 def _timed(work: Callable[[], None]) -> float:
@@ -180,6 +181,6 @@ def _check_same_run(settings: DemoSettings, run_dir: RunDir) -> None:
             )
 
 
-def _evaluate(settings: DemoSettings, display: DemoDisplay) -> dict:
+def _evaluate(settings: DemoSettings, display: DemoDisplay) -> EvalReport:
     display.step(3, STEPS, "Evaluating: kNN and linear probe against a random init, kappa analysis")
     return evaluate_run(settings.run_dir, demo_eval_settings(settings), log=display.note)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
+from visim.evaluation.eval_report import Accuracy, TopK
 from visim.evaluation.eval_settings import EvalSettings
 from visim.evaluation.linear_probe import LinearProbe, fit_linear_probe
 
@@ -100,13 +101,12 @@ def classify(
     probe_weight_decay: float,
     probe_max_iter: int,
     device: torch.device,
-) -> tuple[dict, torch.Tensor, LinearProbe]:
+) -> tuple[Accuracy, torch.Tensor, LinearProbe]:
     """Top-1/top-5 of both classifiers, whether the probe's top-1 is right per test image, and
     the fitted probe (the uncertainty baselines score other images with it).
 
     train/test: {"features": [N, D], "labels": [N]} as extract_features returns them.
-    Returns ({"knn": {"top1", "top5"}, "linear_probe": {"top1", "top5"}}, bool [N_test] on CPU,
-    the probe).
+    Returns (the accuracies, bool [N_test] on CPU, the probe).
     """
     train_features = train["features"].to(device)
     test_features = test["features"].to(device)
@@ -118,10 +118,11 @@ def classify(
         train_features, train["labels"], num_classes, probe_weight_decay, probe_max_iter
     )
     probe_scores = probe.scores(test_features)
-    results = {
-        name: {f"top{k}": topk_accuracy(scores, test_labels, k) for k in (1, 5)}
-        for name, scores in (("knn", knn_scores), ("linear_probe", probe_scores))
-    }
+
+    def top_k(scores: torch.Tensor) -> TopK:
+        return TopK(*(topk_accuracy(scores, test_labels, k) for k in (1, 5)))
+
+    results = Accuracy(knn=top_k(knn_scores), linear_probe=top_k(probe_scores))
     return results, topk_correct(probe_scores, test_labels, 1).cpu(), probe
 
 
@@ -131,7 +132,7 @@ def classify_as_set(
     num_classes: int,
     settings: EvalSettings,
     device: torch.device,
-) -> tuple[dict, torch.Tensor, LinearProbe]:
+) -> tuple[Accuracy, torch.Tensor, LinearProbe]:
     """classify with the kNN and probe options of `settings`."""
     return classify(
         train,

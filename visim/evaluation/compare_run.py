@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from visim.evaluation.classification import classify_as_set
+from visim.evaluation.eval_report import CompareRun
 from visim.evaluation.eval_settings import EvalError, EvalSettings
 from visim.evaluation.feature_cache import FeatureStore
 from visim.evaluation.run_loading import EvaluatedRun, open_run
@@ -38,10 +39,9 @@ def compare_section(
     device: torch.device,
     workers: int,
     log: Callable[[str], None],
-) -> dict:
-    """{"run_dir", "method", "weights", "results" (its kNN and probe accuracies), "r_at_1",
-    and measure_uncertainty's counts and "scores" (its label-free scores only)}; features are
-    cached in that run's eval/cache."""
+) -> CompareRun:
+    """The compare run's accuracies and label-free scores; its features are cached in that
+    run's eval/cache."""
     log(f"compare run {run.run_dir.path}: {run.config.model.method}, weights {run.weights.name}")
     store = FeatureStore(run, settings.batch_size, device, workers, log)
     model = run.pretrained_model().to(device)
@@ -60,11 +60,11 @@ def compare_section(
         batch_size=settings.batch_size, device=device, workers=workers, log=log,
     )  # fmt: skip
     correct = {"neighbour": neighbour_correct, "probe": probe_correct.numpy()}
-    return {
-        "run_dir": str(run.run_dir.path),
-        "method": run.config.model.method,
-        "weights": str(run.weights),
-        "results": results,
-        "r_at_1": r_at_1,
+    return CompareRun(
+        run_dir=str(run.run_dir.path),
+        method=run.config.model.method,
+        weights=str(run.weights),
+        results=results,
+        r_at_1=r_at_1,
         **measure_uncertainty(features, degraded, probe, correct, only=LABEL_FREE),
-    }
+    )

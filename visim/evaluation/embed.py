@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from visim.core.atomic_write import write_atomically
+from visim.evaluation.eval_report import ExtremeImage, KappaSummary
 from visim.evaluation.eval_settings import EmbedSettings, EvalError
 from visim.evaluation.evaluate import open_eval_source, resolve_device, same_images
 from visim.evaluation.feature_cache import FeatureStore
@@ -61,8 +62,8 @@ class EmbedResult:
     rows: int  # = images in the source
     columns: list[str]
     widths: dict[str, int]  # floats per row of the vector columns: embedding, projection
-    kappa: dict | None  # kappa_summary of the readable images; None for SimSiam
-    extremes: dict[str, list[dict]]  # "lowest" / "highest" kappa images, as extreme_images
+    kappa: KappaSummary | None  # of the readable images; None for SimSiam
+    extremes: dict[str, list[ExtremeImage]]  # "lowest" / "highest" kappa images
     spread_warning: str | None  # kappa carries no per-image information on these images
     reference: str | None  # what the kNN columns measure against (None: no kNN columns)
     unreadable: int

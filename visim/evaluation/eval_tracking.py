@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from visim.evaluation.eval_report import EvalReport, KappaHistogram, json_ready
 from visim.evaluation.run_loading import EvalError, EvaluatedRun
 from visim.train.checkpoint import checkpoint_step
 from visim.train.config import config_to_dict
@@ -46,35 +47,42 @@ def weights_step(run: EvaluatedRun) -> int | None:
 
 
 def log_eval(
-    name: str, run: EvaluatedRun, report: dict, kappas: dict[str, np.ndarray], eval_json: Path
+    name: str,
+    run: EvaluatedRun,
+    report: EvalReport,
+    kappas: dict[str, np.ndarray],
+    eval_json: Path,
 ) -> None:
-    """Log a JSON-ready eval report (and the kappa arrays it was made from) to tracker `name`."""
-    settings = {k: v for k, v in report["settings"].items() if v is not None}
+    """Log an eval report (and the kappa arrays it was made from) to tracker `name`."""
+    settings = {k: v for k, v in json_ready(report.settings).items() if v is not None}
     config = {**config_to_dict(run.config), "eval": settings}
     tracker = start_tracker(name, run.run_dir, "eval", config)
     step = weights_step(run)
     try:
-        values = scalars(report["results"], "eval/")
+        # json_ready: the report's parts as the nested dicts of eval.json, NaN left out.
+        values = scalars(json_ready(report.results), "eval/")
         # eval/uncertainty/r_at_1, eval/uncertainty/scores/<score>/<metric>, and the compare
         # run's under eval/uncertainty/compare/.
-        values.update(scalars(report["uncertainty"], "eval/uncertainty/"))
-        kappa = report["kappa"]
+        values.update(scalars(json_ready(report.uncertainty), "eval/uncertainty/"))
+        kappa = report.kappa
         if kappa is not None:
-            values.update(scalars(kappa["vs_probe_correctness"], "eval/kappa/"))
-            values.update(scalars(kappa["summary"], "eval/kappa/"))
-            values.update(scalars(kappa["spread"], "eval/kappa/spread/"))
+            values.update(scalars(json_ready(kappa.vs_probe_correctness), "eval/kappa/"))
+            values.update(scalars(json_ready(kappa.summary), "eval/kappa/"))
+            values.update(scalars(json_ready(kappa.spread), "eval/kappa/spread/"))
         tracker.log(values, step=step)
         if kappa is not None:
-            _log_histograms(name, tracker, kappas, kappa["histogram"], step)
+            _log_histograms(name, tracker, kappas, kappa.histogram, step)
         if name == "mlflow":
             tracker.log_artifact(str(eval_json))
     finally:
         tracker.finish()
 
 
-def _log_histograms(name: str, tracker, kappas: dict[str, np.ndarray], histogram: dict, step):
+def _log_histograms(
+    name: str, tracker, kappas: dict[str, np.ndarray], histogram: KappaHistogram, step
+):
     """Each kappa set over eval.json's shared edges, as tracker `name` stores histograms."""
-    edges = np.asarray(histogram["edges"])
+    edges = np.asarray(histogram.edges)
     for set_name, values in kappas.items():
         tag = f"eval/kappa_histogram/{set_name}"
         if name == "tensorboard":
@@ -82,7 +90,7 @@ def _log_histograms(name: str, tracker, kappas: dict[str, np.ndarray], histogram
         elif name == "wandb":
             import wandb
 
-            counts = np.asarray(histogram["counts"][set_name])
+            counts = np.asarray(histogram.counts[set_name])
             tracker.log({tag: wandb.Histogram(np_histogram=(counts, edges))}, step=step)
         elif name == "aim":
             import aim

@@ -9,11 +9,9 @@ RUN_DIR/logs/                   with --log-with (or the run's tracker): eval_tra
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +20,15 @@ from visim.core import figures
 from visim.core.atomic_write import write_text_atomically
 from visim.evaluation.classification import classify_as_set
 from visim.evaluation.compare_run import compare_section, open_compare_run
+from visim.evaluation.eval_report import (
+    Accuracy,
+    DataUsed,
+    EvalReport,
+    KappaReadoutUsed,
+    KappaSection,
+    Uncertainty,
+    to_json,
+)
 from visim.evaluation.eval_settings import KAPPA_READOUTS, EvalSettings
 from visim.evaluation.eval_tracking import eval_tracker, log_eval
 from visim.evaluation.feature_cache import FeatureStore
@@ -29,6 +36,7 @@ from visim.evaluation.kappa_analysis import kappa_spread, spread_warning
 from visim.evaluation.kappa_plots import write_kappa_plots
 from visim.evaluation.kappa_readout import KappaReader
 from visim.evaluation.kappa_report import extreme_images, kappa_report
+from visim.evaluation.linear_probe import LinearProbe
 from visim.evaluation.run_loading import EvalError, EvaluatedRun, open_run
 from visim.evaluation.uncertainty_metrics import recall_at_one, score_metrics
 from visim.evaluation.uncertainty_report import degraded_features, measure_uncertainty
@@ -90,35 +98,39 @@ def check_same_classes(train: ImageSource, test: ImageSource) -> None:
     )
 
 
-def evaluate_run(
-    run_dir: Path, settings: EvalSettings, log: Callable[[str], None] = lambda message: None
-) -> dict:
-    """Evaluate the run at `run_dir`, write RUN_DIR/eval/eval.json (and plots), return the report.
+@dataclass(frozen=True)
+class EvalInputs:
+    """Everything evaluate_run checked before its first expensive step."""
 
-    Raises EvalError, with a one-line message naming the argument at fault, before any
-    expensive work when the run, the data or the options cannot be evaluated.
-    """
+    run: EvaluatedRun
+    settings: EvalSettings  # the loader workers resolved
+    sources: dict[str, ImageSource]  # by role: train, test, and ood with --ood
+    compare: EvaluatedRun | None
+    device: torch.device
+    tracker: str
+    make_plots: bool
+    warnings: list[str]
+
+
+def open_inputs(run_dir: Path, settings: EvalSettings) -> EvalInputs:
+    """The run, its data and the options, each checked (EvalError naming the argument at
+    fault); warnings for what is allowed but worth a word."""
     run = open_run(run_dir, settings.checkpoint)
     warnings = [f"skipped weights {line}" for line in run.passed_over]
+    roles = [("train", settings.train, settings.train_split, "train")]
+    roles.append(("test", settings.test, settings.test_split, "test"))
+    if settings.ood:
+        roles.append(("ood", settings.ood, settings.ood_split, "test"))
     sources = {
-        "train": open_eval_source(
-            "--train", settings.train, settings.train_split, "train", warnings.append
-        ),
-        "test": open_eval_source(
-            "--test", settings.test, settings.test_split, "test", warnings.append
-        ),
+        role: open_eval_source(f"--{role}", location, split, preferred, warnings.append)
+        for role, location, split, preferred in roles
     }
     check_same_classes(sources["train"], sources["test"])
     compare = None if settings.compare is None else open_compare_run(settings.compare)
-    if settings.ood:
-        sources["ood"] = open_eval_source(
-            "--ood", settings.ood, settings.ood_split, "test", warnings.append
-        )
     device = resolve_device(settings.device)
     tracker = eval_tracker(settings.log_with, run)
     # The eval loader is torch's; without --workers, the machine's default, as for training.
     workers = resolve_loader_workers(settings.workers, "torch", device.type)
-    settings = dataclasses.replace(settings, workers=workers)
     if same_images(sources["train"], sources["test"]):
         warnings.append(
             f"--test is the same images as --train ({sources['test'].location}, split "
@@ -131,115 +143,158 @@ def evaluate_run(
         except figures.MissingPlotsExtra as error:
             warnings.append(f"no plots: {error}")
             make_plots = False
+    return EvalInputs(
+        run=run,
+        settings=dataclasses.replace(settings, workers=workers),
+        sources=sources,
+        compare=compare,
+        device=device,
+        tracker=tracker,
+        make_plots=make_plots,
+        warnings=warnings,
+    )
 
-    store = FeatureStore(run, settings.batch_size, device, workers, log)
-    models = {"pretrained": run.pretrained_model(), "random_init": run.random_model()}
-    results, features, probe_correct, probes = {}, {}, {}, {}
+
+@dataclass(frozen=True)
+class Classified:
+    """Both weight variants' features, accuracies, and the probes fitted on them."""
+
+    features: dict[str, dict[str, dict]]  # variant -> role -> extract_features' dict
+    results: dict[str, Accuracy]
+    probe_correct: dict[str, torch.Tensor]  # bool [N_test] per variant
+    probes: dict[str, LinearProbe]
+
+
+def classify_variants(
+    inputs: EvalInputs,
+    store: FeatureStore,
+    models: dict[str, SiameseModel],
+    log: Callable[[str], None],
+) -> Classified:
+    """kNN and linear probe of the pre-trained and the random-init weights."""
+    classified = Classified({}, {}, {}, {})
     for variant in VARIANTS:
-        model = models[variant].to(device)
-        features[variant] = {
-            "train": store.features(variant, model, sources["train"], "train"),
-            "test": store.features(variant, model, sources["test"], "test"),
+        model = models[variant].to(inputs.device)
+        features = {
+            role: store.features(variant, model, inputs.sources[role], role)
+            for role in ("train", "test")
         }
         log(f"kNN and linear probe: {variant} weights")
-        results[variant], probe_correct[variant], probes[variant] = classify_as_set(
-            features[variant]["train"],
-            features[variant]["test"],
-            len(sources["train"].classes),
-            settings,
-            device,
+        results, probe_correct, probe = classify_as_set(
+            features["train"],
+            features["test"],
+            len(inputs.sources["train"].classes),
+            inputs.settings,
+            inputs.device,
         )
-    pretrained = features["pretrained"]
+        classified.features[variant] = features
+        classified.results[variant] = results
+        classified.probe_correct[variant] = probe_correct
+        classified.probes[variant] = probe
+    return classified
+
+
+def evaluate_run(
+    run_dir: Path, settings: EvalSettings, log: Callable[[str], None] = lambda message: None
+) -> EvalReport:
+    """Evaluate the run at `run_dir`, write RUN_DIR/eval/eval.json (and plots), return the report.
+
+    Raises EvalError, with a one-line message naming the argument at fault, before any
+    expensive work when the run, the data or the options cannot be evaluated.
+    """
+    inputs = open_inputs(run_dir, settings)
+    run, settings, sources = inputs.run, inputs.settings, inputs.sources
+    warnings = list(inputs.warnings)
+    workers = settings.workers
+    assert workers is not None  # open_inputs resolved it
+    store = FeatureStore(run, settings.batch_size, inputs.device, workers, log)
+    models = {"pretrained": run.pretrained_model(), "random_init": run.random_model()}
+    classified = classify_variants(inputs, store, models, log)
+    pretrained = classified.features["pretrained"]
     if "ood" in sources:
-        pretrained["ood"] = store.features(
-            "pretrained", models["pretrained"], sources["ood"], "ood"
-        )
+        model = models["pretrained"]
+        pretrained["ood"] = store.features("pretrained", model, sources["ood"], "ood")
     r_at_1, neighbour_correct = recall_at_one(
         pretrained["test"]["features"], pretrained["test"]["labels"]
     )
-    correct = {"neighbour": neighbour_correct, "probe": probe_correct["pretrained"].numpy()}
+    probe_correct = classified.probe_correct["pretrained"]
+    correct = {"neighbour": neighbour_correct, "probe": probe_correct.numpy()}
     degraded = degraded_features(
         run, models["pretrained"], sources["test"], pretrained["test"], settings.degraded_images,
-        batch_size=settings.batch_size, device=device, workers=workers, log=log,
+        batch_size=settings.batch_size, device=inputs.device, workers=workers, log=log,
     )  # fmt: skip
 
-    report: dict[str, Any] = {
-        "run_dir": str(run.run_dir.path),
-        "weights": str(run.weights),
-        "method": run.config.model.method,
-        "arch": run.config.model.arch,
-        "device": str(device),
-        "data": {
-            role: {
-                "location": source.location,
-                "split": source.split,
-                "images": len(source),
-                "classes": len(source.classes),
-            }
-            for role, source in sources.items()
-        },
-        "settings": {**dataclasses.asdict(settings), "checkpoint": str(run.weights)},
-        "results": results,
-        "uncertainty": None,
-        "kappa": None,
-        "tracker": tracker,
-        "plots": [],
-        "warnings": warnings,
-    }
+    kappa: KappaSection | None = None
     kappas: dict[str, np.ndarray] = {}  # every kappa set the report describes, for a tracker
     kappa_scores = None
     if run.has_kappa:
-        report["kappa"], kappas, kappa_scores = kappa_section(
-            run, settings, workers, models["pretrained"], sources, pretrained, correct, log
+        kappa, kappas, kappa_scores = kappa_section(
+            run, settings, models["pretrained"], sources, pretrained, probe_correct, correct, log
         )
-        report["kappa"]["extremes"] = extreme_images(
-            {**pretrained["test"], "kappa": torch.from_numpy(kappa_scores["test"])},
-            probe_correct["pretrained"],
-            sources["test"],
-            settings.grid_images,
-        )
-        warning = spread_warning(report["kappa"]["spread"], "the clean test images")
+        warning = spread_warning(kappa.spread, "the clean test images")
         if warning is not None:
             warnings.append(warning)
-    report["uncertainty"] = {
-        "r_at_1": r_at_1,
-        **measure_uncertainty(pretrained, degraded, probes["pretrained"], correct, kappa_scores),
-        "compare": (
-            None
-            if compare is None
-            else compare_section(compare, settings, sources, device, workers, log)
-        ),
-    }
-    report["feature_cache_hits"] = store.cache_hits
-
+    measured = measure_uncertainty(
+        pretrained, degraded, classified.probes["pretrained"], correct, kappa_scores
+    )
+    compared = None
+    if inputs.compare is not None:
+        compared = compare_section(inputs.compare, settings, sources, inputs.device, workers, log)
     eval_dir = run.run_dir.path / "eval"
     eval_dir.mkdir(parents=True, exist_ok=True)
-    if make_plots and report["kappa"] is not None:
-        report["plots"] = write_kappa_plots(report, sources["test"], run, eval_dir)
-    written = json_ready(report)
-    write_text_atomically(eval_dir / "eval.json", json.dumps(written, indent=2) + "\n")
-    if tracker != "none":
-        log(f"results to the {tracker} tracker")
-        log_eval(tracker, run, written, kappas, eval_dir / "eval.json")
+    report = EvalReport(
+        run_dir=str(run.run_dir.path),
+        weights=str(run.weights),
+        method=run.config.model.method,
+        arch=run.config.model.arch,
+        device=str(inputs.device),
+        data={role: data_used(source) for role, source in sources.items()},
+        settings={**dataclasses.asdict(settings), "checkpoint": str(run.weights)},
+        results=classified.results,
+        uncertainty=Uncertainty(r_at_1=r_at_1, **measured, compare=compared),
+        kappa=kappa,
+        tracker=inputs.tracker,
+        plots=[],
+        warnings=warnings,
+        feature_cache_hits=store.cache_hits,
+    )
+    if inputs.make_plots and kappa is not None:
+        plots = write_kappa_plots(report, sources["test"], run, eval_dir)
+        report = dataclasses.replace(report, plots=plots)
+    write_text_atomically(eval_dir / "eval.json", to_json(report))
+    if inputs.tracker != "none":
+        log(f"results to the {inputs.tracker} tracker")
+        log_eval(inputs.tracker, run, report, kappas, eval_dir / "eval.json")
     return report
+
+
+def data_used(source: ImageSource) -> DataUsed:
+    return DataUsed(
+        location=source.location,
+        split=source.split,
+        images=len(source),
+        classes=len(source.classes),
+    )
 
 
 def kappa_section(
     run: EvaluatedRun,
     settings: EvalSettings,
-    workers: int,
     model: SiameseModel,
     sources: dict[str, ImageSource],
     pretrained: dict[str, dict],
+    probe_correct: torch.Tensor,
     correct: dict[str, np.ndarray],
     log: Callable[[str], None],
-) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
+) -> tuple[KappaSection, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The kappa section of the report (the readout's analysis (kappa_report), its spread on
-    the test images, and the ranking metrics of every readout the evaluation drew), the kappa
-    sets it was made from, and the readout's kappa of the test and out images ("test", "ood")."""
+    the test images, the ranking metrics of every readout the evaluation drew, the extreme
+    images), the kappa sets it was made from, and the readout's kappa of the test and out
+    images ("test", "ood")."""
+    assert settings.workers is not None
     reader = KappaReader(
         run, model, settings.kappa_readout, settings.kappa_views, settings.batch_size,
-        workers, log,
+        settings.workers, log,
     )  # fmt: skip
     test_read = reader.scores(sources["test"], pretrained["test"])
     ood_read = reader.scores(sources["ood"], pretrained["ood"]) if "ood" in sources else None
@@ -264,26 +319,23 @@ def kappa_section(
         )
         for name in readouts
     }
-    section = {
-        "readout": {"method": settings.kappa_readout, "views": settings.kappa_views},
-        **kappa_report(kappas, correct["probe"], settings.kappa_bins),
-        "spread": kappa_spread(test_read[settings.kappa_readout]),
-        "by_readout": by_readout,
-    }
     scores = {"test": test_read[settings.kappa_readout]}
     if ood_read is not None:
         scores["ood"] = ood_read[settings.kappa_readout]
+    analysis = kappa_report(kappas, correct["probe"], settings.kappa_bins)
+    section = KappaSection(
+        readout=KappaReadoutUsed(method=settings.kappa_readout, views=settings.kappa_views),
+        summary=analysis.summary,
+        vs_probe_correctness=analysis.vs_probe_correctness,
+        histogram=analysis.histogram,
+        augmented_below_clean=analysis.augmented_below_clean,
+        spread=kappa_spread(scores["test"]),
+        by_readout=by_readout,
+        extremes=extreme_images(
+            {**pretrained["test"], "kappa": torch.from_numpy(scores["test"])},
+            probe_correct,
+            sources["test"],
+            settings.grid_images,
+        ),
+    )
     return section, kappas, scores
-
-
-def json_ready(value):
-    """NaN (an undefined correlation or AUROC) as null: JSON has no NaN; paths as text."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(item) for item in value]
-    return value

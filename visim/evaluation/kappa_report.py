@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from visim.evaluation.eval_report import (
+    ExtremeImage,
+    KappaCorrectness,
+    KappaHistogram,
+    KappaSummary,
+)
 from visim.evaluation.kappa_analysis import (
     kappa_summary,
     kappa_vs_correctness,
@@ -15,11 +21,21 @@ from visim.evaluation.kappa_analysis import (
 from visim.pipeline.sources.base import ImageSource
 
 
+@dataclass(frozen=True)
+class KappaAnalysis:
+    """What the kappa section of the report says of the kappa sets themselves."""
+
+    summary: dict[str, KappaSummary]
+    vs_probe_correctness: KappaCorrectness
+    histogram: KappaHistogram
+    augmented_below_clean: bool | None  # None without augmented views
+
+
 def kappa_report(
     kappas: dict[str, np.ndarray],
     probe_correct: np.ndarray,
     num_bins: int,
-) -> dict:
+) -> KappaAnalysis:
     """kappas: "clean" (centre crops of the test images, in the order of probe_correct), and
     optionally "augmented" (single augmented views of test images), "ood" (centre crops of
     out-of-distribution images), and "readout" / "ood_readout" (the per-image kappa of a
@@ -29,17 +45,16 @@ def kappa_report(
     single_views: dict[str, np.ndarray] = {
         name: kappas[name] for name in ("clean", "augmented", "ood") if name in kappas
     }
-    report: dict[str, Any] = {
-        "summary": {name: kappa_summary(values) for name, values in kappas.items()},
-        "vs_probe_correctness": kappa_vs_correctness(test_score, probe_correct, num_bins),
-        "histogram": shared_histogram(single_views),
-        "augmented_below_clean": None,
-    }
-    if "augmented" in kappas:
-        report["augmented_below_clean"] = bool(
-            np.median(kappas["augmented"]) < np.median(kappas["clean"])
-        )
-    return report
+    return KappaAnalysis(
+        summary={name: kappa_summary(values) for name, values in kappas.items()},
+        vs_probe_correctness=kappa_vs_correctness(test_score, probe_correct, num_bins),
+        histogram=shared_histogram(single_views),
+        augmented_below_clean=(
+            bool(np.median(kappas["augmented"]) < np.median(kappas["clean"]))
+            if "augmented" in kappas
+            else None
+        ),
+    )
 
 
 def extreme_images(
@@ -47,12 +62,10 @@ def extreme_images(
     probe_correct: torch.Tensor | None,
     source: ImageSource,
     count: int,
-) -> dict[str, list[dict]]:
-    """The `count` highest- and lowest-kappa test images, most extreme first.
-
-    Each: "index" in the source, "item" (a name the user can find), "label", "kappa", and
-    with probe_correct, "probe_correct". `test` holds "kappa" and "indices" as
-    extract_features returns them.
+) -> dict[str, list[ExtremeImage]]:
+    """The `count` highest- and lowest-kappa test images, most extreme first ("highest",
+    "lowest"); probe_correct is None for each image without the probe's answers. `test` holds
+    "kappa" and "indices" as extract_features returns them.
     """
     order = torch.argsort(test["kappa"], descending=True, stable=True)
     count = min(count, len(order))
@@ -60,16 +73,14 @@ def extreme_images(
         return {}
     picks = {"highest": order[:count], "lowest": order[len(order) - count :].flip(0)}
 
-    def image(p: int) -> dict:
+    def image(p: int) -> ExtremeImage:
         index = int(test["indices"][p])
-        found = {
-            "index": index,
-            "item": source.describe(index),
-            "label": source.classes[int(test["labels"][p])],
-            "kappa": float(test["kappa"][p]),
-        }
-        if probe_correct is not None:
-            found["probe_correct"] = bool(probe_correct[p])
-        return found
+        return ExtremeImage(
+            index=index,
+            item=source.describe(index),
+            label=source.classes[int(test["labels"][p])],
+            kappa=float(test["kappa"][p]),
+            probe_correct=None if probe_correct is None else bool(probe_correct[p]),
+        )
 
     return {side: [image(p) for p in positions] for side, positions in picks.items()}

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from visim.core.figures import new_figure, save_png
+from visim.evaluation.eval_report import KappaBin, KappaHistogram
 from visim.evaluation.kappa_analysis import wants_log_scale
 
 HISTOGRAM_LABELS = {
@@ -17,33 +18,33 @@ HISTOGRAM_LABELS = {
 }
 
 
-def plot_accuracy_per_bin(bins: list[dict], overall_accuracy: float, path: Path) -> None:
+def plot_accuracy_per_bin(bins: list[KappaBin], overall_accuracy: float, path: Path) -> None:
     """Probe accuracy of each equal-count kappa bin against the bin's mean kappa."""
     fig = new_figure(6, 4)
     ax = fig.add_subplot()
-    mean_kappa = [b["mean_kappa"] for b in bins]
-    ax.plot(mean_kappa, [100 * b["accuracy"] for b in bins], "o-", label="per kappa bin")
+    mean_kappa = [b.mean_kappa for b in bins]
+    ax.plot(mean_kappa, [100 * b.accuracy for b in bins], "o-", label="per kappa bin")
     ax.axhline(100 * overall_accuracy, color="grey", linestyle="--", label="all test images")
     if wants_log_scale(min(mean_kappa), max(mean_kappa)):
         ax.set_xscale("log")
-    ax.set_xlabel(f"mean kappa of the bin ({len(bins)} bins of {bins[0]['count']} images)")
+    ax.set_xlabel(f"mean kappa of the bin ({len(bins)} bins of {bins[0].count} images)")
     ax.set_ylabel("linear probe top-1 accuracy (%)")
     ax.set_title("Accuracy against kappa")
     ax.legend()
     save_png(fig, path)
 
 
-def plot_kappa_histograms(histogram: dict, path: Path) -> None:
+def plot_kappa_histograms(histogram: KappaHistogram, path: Path) -> None:
     """The named kappa sets (clean, augmented, out-of-distribution) overlaid as densities."""
     fig = new_figure(6, 4)
     ax = fig.add_subplot()
-    edges = np.asarray(histogram["edges"])
-    for name, counts in histogram["counts"].items():
-        counts = np.asarray(counts, dtype=np.float64)
+    edges = np.asarray(histogram.edges)
+    for name, counted in histogram.counts.items():
+        counts = np.asarray(counted, dtype=np.float64)
         label = f"{HISTOGRAM_LABELS.get(name, name)} ({int(counts.sum())})"
         # Fractions per bin: the sets differ in size, their shapes are what is compared.
         ax.stairs(counts / max(counts.sum(), 1), edges, label=label)
-    if histogram["log_spaced"]:
+    if histogram.log_spaced:
         ax.set_xscale("log")
     ax.set_xlabel("kappa")
     ax.set_ylabel("fraction of images")

@@ -20,20 +20,20 @@ the score points the wrong way, and is reported as such.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import torch
 
 from visim.evaluation.classification import nearest_neighbours
+from visim.evaluation.eval_report import ScoreMetrics
 from visim.evaluation.ranking_metrics import auroc
 
 # Seed of the in/out subsample: one constant, so every run is measured on the same images.
 OOD_SUBSAMPLE_SEED = 0
 OOD_TPR = 0.95
-METRICS = (
-    "r_auroc", "probe_auroc", "ood_auroc", "ood_fpr95", "cropped_higher", "blurred_higher",
-)  # fmt: skip
+METRICS = tuple(field.name for field in dataclasses.fields(ScoreMetrics))
 
 
 def recall_at_one(features: torch.Tensor, labels: torch.Tensor) -> tuple[float, np.ndarray]:
@@ -90,8 +90,8 @@ def score_metrics(
     probe_correct: np.ndarray | None,
     ood_uncertainty: np.ndarray | None = None,
     degraded: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-) -> dict[str, float | None]:
-    """Every metric of METRICS for one score; None where its data was not given.
+) -> ScoreMetrics:
+    """Every metric of ScoreMetrics for one score; None where its data was not given.
 
     uncertainty: [N] of the test images; neighbour_correct / probe_correct: bool [N];
     ood_uncertainty: [M] of the out images; degraded: {"cropped" | "blurred": (the original
@@ -106,4 +106,4 @@ def score_metrics(
         result.update(ood_metrics(uncertainty, ood_uncertainty))
     for kind, (original, changed) in (degraded or {}).items():
         result[f"{kind}_higher"] = share_higher(original, changed)
-    return result
+    return ScoreMetrics(**result)

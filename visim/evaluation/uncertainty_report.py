@@ -8,11 +8,13 @@ its --compare run are measured on the same images.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from visim.evaluation.eval_report import ScoreReport
 from visim.evaluation.features import source_features
 from visim.evaluation.linear_probe import LinearProbe
 from visim.evaluation.run_loading import EvaluatedRun
@@ -71,8 +73,8 @@ def encoder_uncertainty(
     correct: dict[str, np.ndarray],
     kappa: dict[str, np.ndarray] | None = None,
     only: tuple[str, ...] | None = None,
-) -> dict[str, dict]:
-    """{score name: {"source", every metric}} of one encoder.
+) -> dict[str, ScoreReport]:
+    """{score name: its metrics and source} of one encoder.
 
     features: extract_features' dicts by role ("train", "test", optionally "ood");
     degraded: degraded_features' dict; correct: bool [N_test] per outcome, "neighbour"
@@ -107,16 +109,14 @@ def encoder_uncertainty(
         if name not in test or (only is not None and name not in only):
             continue
         original = originals[name]
-        report[name] = {
-            "source": SOURCES[name],
-            **score_metrics(
-                test[name],
-                correct["neighbour"],
-                correct["probe"],
-                None if ood is None or name not in ood else ood[name],
-                {kind: (original[positions[kind]], changed[kind][name]) for kind in degraded},
-            ),
-        }
+        metrics = score_metrics(
+            test[name],
+            correct["neighbour"],
+            correct["probe"],
+            None if ood is None or name not in ood else ood[name],
+            {kind: (original[positions[kind]], changed[kind][name]) for kind in degraded},
+        )
+        report[name] = ScoreReport(**dataclasses.asdict(metrics), source=SOURCES[name])
     return report
 
 
@@ -128,9 +128,9 @@ def measure_uncertainty(
     kappa: dict[str, np.ndarray] | None = None,
     only: tuple[str, ...] | None = None,
 ) -> dict:
-    """{"ood_images_per_side" (None without out images), "degraded_images", "scores"
-    (encoder_uncertainty's, of the names in `only`)}: how many images each check saw, and
-    what it found."""
+    """The fields of eval_report.ScoredEncoder but R@1: "ood_images_per_side" (None without
+    out images), "degraded_images", "scores" (encoder_uncertainty's, of the names in `only`):
+    how many images each check saw, and what it found."""
     test_count = len(features["test"]["indices"])
     return {
         "ood_images_per_side": (
