@@ -140,111 +140,129 @@ def train(
     Every setting trains on synthetic data first, then each real backend on the same images
     at the chosen settings; data stall = 1 - real / synthetic.
     """
-    # These load torch: imported once the options are parsed.
-    from visim.bench.option_values import (
-        check_precisions,
-        check_run_options,
-        names,
-        resolve_device,
-        switches,
-        switches_text,
-    )
-    from visim.bench.report import measurement_environment
-    from visim.bench.train.profiles import TRAIN_PROFILES, resolve_profile
+    options = dict(locals())  # first: exactly the options
+    from visim.bench.report import measurement_environment  # loads torch
     from visim.bench.train.report import train_report
-    from visim.bench.train.throughput import TrainBench, run_train_bench
-    from visim.pipeline.backends.loader_workers import default_loader_workers
-    from visim.pipeline.sources.base import AUTO_SPLIT
-    from visim.pipeline.sources.factory import open_split
+    from visim.bench.train.throughput import run_train_bench
 
     environment = measurement_environment()
     try:
-        chosen_profile = resolve_profile(profile)
-        base = TRAIN_PROFILES[chosen_profile]
-        axes = dataclasses.replace(
-            base.axes,
-            **_overrides(
-                {
-                    "method": _parsed("--methods", methods, names),
-                    "arch": _parsed("--archs", archs, names),
-                    "precision": _parsed("--precisions", precisions, names),
-                    "channels_last": _parsed("--channels-last", channels_last, switches),
-                    "compile": _parsed("--compile", compile, switches),
-                }
-            ),
-        )
-        chosen = dataclasses.replace(
-            base,
-            axes=axes,
-            **_overrides(
-                {
-                    "backends": _parsed("--backends", backends, names),
-                    "sweep": sweep,
-                    "real_data_at": real_data_at,
-                    "size": size,
-                    "recipe": recipe,
-                    "cifar_stem": cifar_stem,
-                    "batch_size": batch_size,
-                    "windows": windows,
-                    # One length for every precision when given.
-                    "window_steps": window_steps,
-                    "bf16_window_steps": window_steps,
-                    "compile_archs": _parsed("--compile-archs", compile_archs, compile_arch_names),
-                }
-            ),
-        )
-        if compile_archs == "all":
-            chosen = dataclasses.replace(chosen, compile_archs=None)
-        device_name = resolve_device(device, planning=dry_run)
-        check_precisions(chosen.axes.precision, device_name)
-        # A dry run plans for the machine it names (--device cuda from a laptop): its
-        # --workers are that machine's, not this one's.
-        checked_backends = () if dry_run else chosen.backends
-        check_run_options(workers, case_timeout, time_budget, checked_backends)
-        if data is not None:
-            open_split(data, AUTO_SPLIT)  # a mistyped DATA fails here, not in every case
-        bench = TrainBench(
-            profile=chosen,
-            device=device_name,
-            workers=default_loader_workers(device_name) if workers is None else workers,
-            data=data,
-            beton=beton,
-            case_timeout_s=case_timeout,
-            time_budget_s=time_budget,
-        )
+        profile_name, bench = chosen_bench(options)
     except ValueError as error:  # SourceError and PrecisionError are ValueErrors too
         raise fail(str(error), EXIT_BAD_INPUT) from None
-
-    p = bench.profile
-    command = repeat_command(
-        "train",
-        {
-            "profile": chosen_profile,
-            "methods": ",".join(p.axes.method),
-            "archs": ",".join(p.axes.arch),
-            "precisions": ",".join(p.axes.precision),
-            "channels-last": switches_text(p.axes.channels_last),
-            "compile": switches_text(p.axes.compile),
-            "compile-archs": ",".join(p.compile_archs) if p.compile_archs else "all",
-            "backends": ",".join(p.backends),
-            "sweep": p.sweep,
-            "real-data-at": p.real_data_at,
-            "size": p.size,
-            "recipe": p.recipe,
-            "cifar-stem": p.cifar_stem,
-            "batch-size": p.batch_size,
-            "window-steps": window_steps,
-            "windows": p.windows,
-            "device": bench.device,
-            "workers": bench.workers,
-            "data": data,
-            "beton": beton,
-            "time-budget": time_budget,
-        },
-    )
+    command = repeat_command("train", bench_options(profile_name, bench, options))
     if dry_run:
         print_plan(bench)
         return
     with work_directory() as workdir:
         rows = run_train_bench(bench, workdir, progress_printer())
     publish(train_report(bench, rows, command, environment), json_out, markdown_out)
+
+
+def chosen_bench(options: dict[str, Any]) -> tuple[str, TrainBench]:
+    """(the profile's name, the benchmark `visim bench train` options ask for): the profile's
+    settings with each option given in their place; ValueError naming an option at fault."""
+    from visim.bench.option_values import (  # loads torch
+        check_precisions,
+        check_run_options,
+        names,
+        resolve_device,
+        switches,
+    )
+    from visim.bench.train.profiles import TRAIN_PROFILES, resolve_profile
+    from visim.bench.train.throughput import TrainBench
+    from visim.pipeline.backends.loader_workers import default_loader_workers
+    from visim.pipeline.sources.base import AUTO_SPLIT
+    from visim.pipeline.sources.factory import open_split
+
+    profile_name = resolve_profile(options["profile"])
+    base = TRAIN_PROFILES[profile_name]
+    axes = dataclasses.replace(
+        base.axes,
+        **_overrides(
+            {
+                "method": _parsed("--methods", options["methods"], names),
+                "arch": _parsed("--archs", options["archs"], names),
+                "precision": _parsed("--precisions", options["precisions"], names),
+                "channels_last": _parsed("--channels-last", options["channels_last"], switches),
+                "compile": _parsed("--compile", options["compile"], switches),
+            }
+        ),
+    )
+    compile_archs = options["compile_archs"]
+    chosen = dataclasses.replace(
+        base,
+        axes=axes,
+        **_overrides(
+            {
+                "backends": _parsed("--backends", options["backends"], names),
+                **{
+                    name: options[name]
+                    for name in (
+                        "sweep",
+                        "real_data_at",
+                        "size",
+                        "recipe",
+                        "cifar_stem",
+                        "batch_size",
+                        "windows",
+                        "window_steps",
+                    )
+                },  # fmt: skip
+                # One length for every precision when given.
+                "bf16_window_steps": options["window_steps"],
+                "compile_archs": _parsed("--compile-archs", compile_archs, compile_arch_names),
+            }
+        ),
+    )
+    if compile_archs == "all":
+        chosen = dataclasses.replace(chosen, compile_archs=None)
+    device_name = resolve_device(options["device"], planning=options["dry_run"])
+    check_precisions(chosen.axes.precision, device_name)
+    # A dry run plans for the machine it names (--device cuda from a laptop): its
+    # --workers are that machine's, not this one's.
+    checked_backends = () if options["dry_run"] else chosen.backends
+    workers = options["workers"]
+    check_run_options(workers, options["case_timeout"], options["time_budget"], checked_backends)
+    if options["data"] is not None:
+        open_split(options["data"], AUTO_SPLIT)  # a mistyped DATA fails here, not in every case
+    bench = TrainBench(
+        profile=chosen,
+        device=device_name,
+        workers=default_loader_workers(device_name) if workers is None else workers,
+        data=options["data"],
+        beton=options["beton"],
+        case_timeout_s=options["case_timeout"],
+        time_budget_s=options["time_budget"],
+    )
+    return profile_name, bench
+
+
+def bench_options(profile_name: str, bench: TrainBench, options: dict[str, Any]) -> dict:
+    """The options that repeat `bench` exactly, for the report's command line."""
+    from visim.bench.option_values import switches_text  # loads torch
+
+    p = bench.profile
+    return {
+        "profile": profile_name,
+        "methods": ",".join(p.axes.method),
+        "archs": ",".join(p.axes.arch),
+        "precisions": ",".join(p.axes.precision),
+        "channels-last": switches_text(p.axes.channels_last),
+        "compile": switches_text(p.axes.compile),
+        "compile-archs": ",".join(p.compile_archs) if p.compile_archs else "all",
+        "backends": ",".join(p.backends),
+        "sweep": p.sweep,
+        "real-data-at": p.real_data_at,
+        "size": p.size,
+        "recipe": p.recipe,
+        "cifar-stem": p.cifar_stem,
+        "batch-size": p.batch_size,
+        "window-steps": options["window_steps"],
+        "windows": p.windows,
+        "device": bench.device,
+        "workers": bench.workers,
+        "data": options["data"],
+        "beton": options["beton"],
+        "time-budget": options["time_budget"],
+    }
