@@ -121,16 +121,17 @@ def demo_train_config(settings: DemoSettings, backend: str) -> TrainConfig:
                 "arch": "resnet18",
                 "proj_dim": 512,
                 "pred_hidden_dim": 128,
-                # The paper's full likelihood: at this budget (500 steps of batch 64) the
-                # SimSiam-scale steps of the "relative" default learned almost nothing (kNN
-                # +2.4 points over random init even at lr 0.5), the NLL's kappa-scaled steps
-                # +14.5; the moment head on the backbone beat the paper's softplus head on
-                # kNN, probe and kappa's AUROC (benchmarks/method/demo_screen.md).
+                # The paper's full likelihood: at this budget (a few hundred steps) the
+                # SimSiam-scale steps of the "relative" default learned almost nothing, even
+                # at 10x the learning rate, the NLL's kappa-scaled steps did; the moment head
+                # on the backbone beat the paper's softplus head on kNN, probe and kappa's
+                # AUROC (benchmarks/method/demo_screen.md, docs/demo.md).
                 "vi_loss": "nll",
                 "kappa_param": "moment",
                 "kappa_source": "backbone",
-                # The default bank, as in pre-training: on the demo's screen it moved kappa's
-                # right-answer AUROC by -0.009 and its in vs out AUROC from 0.42 to 0.61.
+                # The default bank, as in pre-training: on the demo's screen it turned kappa's
+                # in vs out AUROC from worse than a coin to better, at no cost in right-answer
+                # AUROC (demo_screen.md).
                 "kappa_support": "bank",
             },
             "optim": {
@@ -139,7 +140,8 @@ def demo_train_config(settings: DemoSettings, backend: str) -> TrainConfig:
                 "lr": 0.05,
                 # The NLL's steps grow with kappa, unbounded: unclipped, a 24-epoch run and a
                 # 16-epoch one diverged late. Clipped at 25 the 24-epoch run did not, and at
-                # 16 epochs kNN rose from 25.7 to 29.6 (at 50: 28.2; demo_screen.md).
+                # 16 epochs kNN rose over the unclipped run's, more than at a clip of 50
+                # (demo_screen.md).
                 "clip_grad_norm": 25.0,
             },
             # Checkpoints at every epoch's end (a few seconds apart): an interrupted demo
