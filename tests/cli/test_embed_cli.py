@@ -259,7 +259,7 @@ def test_unreadable_images_keep_their_row_with_nulls(vi_run, tmp_path):
     ("options", "message"),
     [
         (["--data", "/no/such/place"], "--data /no/such/place: source not found"),
-        (["--data", "demo:40", "--split", "valid"], "--data demo:40: unknown split 'valid'"),
+        (["--data", "demo:40", "--split", "valid"], "--split must be one of train, test, auto"),
         (["--data", "demo:40", "--batch-size", "0"], "--batch-size must be at least 1"),
     ],
 )

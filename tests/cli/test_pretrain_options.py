@@ -11,9 +11,11 @@ import pytest
 import typer.main
 
 from visim.cli.app import app
+from visim.cli.demo import demo
 from visim.cli.embed import embed
 from visim.cli.eval import evaluate
 from visim.cli.pretrain import _parameter, pretrain
+from visim.demo.settings import DemoSettings
 from visim.evaluation.eval_settings import EmbedSettings, EvalSettings
 from visim.train.config import CHOICES, CLI_OPTIONS, OPTIONS, TrainConfig
 
@@ -65,13 +67,16 @@ def test_each_parameter_takes_its_flag_with_the_fields_type_help_and_choices(fla
 
 @pytest.mark.parametrize(
     ("command", "settings", "extra"),
-    [(evaluate, EvalSettings, {"run_dir"}), (embed, EmbedSettings, {"run_dir"})],
+    [
+        (evaluate, EvalSettings, {"run_dir"}),
+        (embed, EmbedSettings, {"run_dir"}),
+        (demo, DemoSettings, set()),
+    ],
 )
-def test_eval_and_embed_parameters_are_their_settings_fields_with_the_same_defaults(
-    command, settings, extra
-):
-    # Both commands build their settings from locals(): a parameter without a field, or a
-    # field without a parameter, would fail only when the command runs.
+def test_eval_embed_and_demo_parameters_are_their_settings_fields(command, settings, extra):
+    # The commands build their settings from locals(): a parameter without a field, or a
+    # field without a parameter, would fail only when the command runs. Each parameter takes
+    # its field's flag, help, choices and default.
     parameters = inspect.signature(command).parameters
     fields = {f.name: f for f in dataclasses.fields(settings)}
     assert set(parameters) - extra == set(fields)
@@ -81,3 +86,7 @@ def test_eval_and_embed_parameters_are_their_settings_fields_with_the_same_defau
             assert option.default is ..., name  # required on the command line too
         else:
             assert option.default == field.default, name
+        assert field.metadata["flag"] in option.param_decls, name
+        assert option.help.startswith(field.metadata["help"]), name
+        for choice in field.metadata.get("choices", ()):
+            assert choice in option.help, (name, choice)

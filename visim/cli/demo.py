@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -16,16 +15,15 @@ from visim.cli import interrupts
 from visim.cli.convert import convert_progress_bar
 from visim.cli.eval import print_report
 from visim.cli.failure import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, fail
+from visim.cli.settings_option import settings_option
 from visim.core.atomic_write import WriteFailed
-from visim.demo.settings import DEMO_BACKENDS, DemoSettings
+from visim.demo.settings import DemoSettings
 from visim.evaluation.eval_settings import EvalError
 from visim.pipeline.convert.to_beton import ProgressCallback
 from visim.train.config import ConfigError
 
 if TYPE_CHECKING:
     from visim.demo.run import DemoResult
-
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(DemoSettings)}
 
 
 class RichDemoDisplay:
@@ -72,49 +70,26 @@ def print_summary(console: Console, result: DemoResult) -> None:
 
 
 def demo(
-    out: Path = typer.Option(
-        _DEFAULTS["out"], "--out", "-o", help="Folder for the data, the run and its evaluation."
-    ),
-    images: int = typer.Option(
-        _DEFAULTS["images"], help="Train images of the demo set (its test split: a quarter)."
-    ),
-    epochs: int = typer.Option(_DEFAULTS["epochs"], help="Pre-training epochs."),
-    size: int = typer.Option(_DEFAULTS["size"], help="Crop size in pixels."),
-    batch_size: int = typer.Option(_DEFAULTS["batch_size"], help="Pre-training batch size."),
-    backend: str = typer.Option(
-        _DEFAULTS["backend"],
-        help=f"{' | '.join(DEMO_BACKENDS)}; auto: ffcv where it is installed, else torch.",
-    ),
-    workers: int | None = typer.Option(
-        _DEFAULTS["workers"],
-        help="Data-loading workers (default: all cores but one on a CPU, every core with a GPU).",
-    ),
-    force: bool = typer.Option(
-        False, "--force", help="Start over: convert again and pre-train from scratch."
-    ),
-    quiet: bool = typer.Option(
-        False, "--quiet", help="Plain log lines instead of live progress bars."
-    ),
+    out: Path = settings_option(DemoSettings, "out", "-o"),
+    images: int = settings_option(DemoSettings, "images"),
+    epochs: int = settings_option(DemoSettings, "epochs"),
+    size: int = settings_option(DemoSettings, "size"),
+    batch_size: int = settings_option(DemoSettings, "batch_size"),
+    backend: str = settings_option(DemoSettings, "backend"),
+    workers: int | None = settings_option(DemoSettings, "workers"),
+    force: bool = settings_option(DemoSettings, "force"),
+    quiet: bool = settings_option(DemoSettings, "quiet"),
 ) -> None:
     """Make the built-in demo set, pre-train VI-SimSiam on it, and evaluate the result.
 
     A re-run reuses what is done, and resumes an interrupted pre-training from its checkpoint.
     """
+    options = dict(locals())  # first: exactly the options
     from visim.demo.run import DemoStopped, run_demo  # loads torch
 
     console = Console(emoji=False)
     try:
-        settings = DemoSettings(
-            out=out,
-            images=images,
-            epochs=epochs,
-            size=size,
-            batch_size=batch_size,
-            backend=backend,
-            workers=workers,
-            force=force,
-            quiet=quiet,
-        )
+        settings = DemoSettings(**options)
         console.print(
             f"visim demo: everything goes to {escape(str(out.resolve()))}",
             highlight=False,

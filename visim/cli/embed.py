@@ -6,7 +6,6 @@ command runs, so that `visim --help` stays fast.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,52 +18,28 @@ from visim.cli import interrupts
 from visim.cli.failure import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, fail
 from visim.cli.interrupts import sigterm_interrupts
 from visim.cli.progress_bar import phase_progress_bar
+from visim.cli.settings_option import settings_option
 from visim.core.atomic_write import WriteFailed
 from visim.evaluation.eval_settings import EmbedSettings, EvalError
-from visim.pipeline.sources.factory import SOURCES_HELP
 
 if TYPE_CHECKING:
     from visim.evaluation.embed import EmbedResult
 
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(EmbedSettings)}
-
 
 def embed(
     run_dir: Path = typer.Argument(..., help="Run directory written by `visim pretrain --out`."),
-    data: str = typer.Option(..., "--data", help=f"The images to embed: {SOURCES_HELP}."),
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="The Parquet file to write, one row per image."
-    ),
-    split: str = typer.Option(
-        _DEFAULTS["split"], help="Split of --data; auto: train where it has splits, else all."
-    ),
-    checkpoint: Path | None = typer.Option(
-        None, help="Weights to use (default: the run's newest checkpoint or export)."
-    ),
-    projections: bool = typer.Option(
-        _DEFAULTS["projections"],
-        "--projections/--no-projections",
-        help="Also write the projector's output (column projection).",
-    ),
-    reference: str | None = typer.Option(
-        None,
-        help="Images the kNN density columns measure against: "
-        f"{SOURCES_HELP} (default: the run's training data; none: no kNN columns).",
-    ),
-    reference_split: str = typer.Option(
-        _DEFAULTS["reference_split"], help="Split of --reference (auto: train where it has one)."
-    ),
-    batch_size: int = typer.Option(_DEFAULTS["batch_size"], help="Images per forward pass."),
-    workers: int | None = typer.Option(
-        None,
-        help="Data-loading processes (default: all cores but one on a CPU, every core with a GPU).",
-    ),
-    device: str = typer.Option(_DEFAULTS["device"], help="auto, cpu, cuda or cuda:N."),
-    summary_images: int = typer.Option(
-        _DEFAULTS["summary_images"],
-        help="Lowest- and highest-kappa images named in the summary (0: none).",
-    ),
-    force: bool = typer.Option(_DEFAULTS["force"], "--force", help="Overwrite --out."),
+    data: str = settings_option(EmbedSettings, "data"),
+    out: Path = settings_option(EmbedSettings, "out", "-o"),
+    split: str = settings_option(EmbedSettings, "split"),
+    checkpoint: Path | None = settings_option(EmbedSettings, "checkpoint"),
+    projections: bool = settings_option(EmbedSettings, "projections"),
+    reference: str | None = settings_option(EmbedSettings, "reference"),
+    reference_split: str = settings_option(EmbedSettings, "reference_split"),
+    batch_size: int = settings_option(EmbedSettings, "batch_size"),
+    workers: int | None = settings_option(EmbedSettings, "workers"),
+    device: str = settings_option(EmbedSettings, "device"),
+    summary_images: int = settings_option(EmbedSettings, "summary_images"),
+    force: bool = settings_option(EmbedSettings, "force"),
 ) -> None:
     """Backbone embedding, kappa and label-free uncertainty scores of every image of a source,
     as a Parquet table."""

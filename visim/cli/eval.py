@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import typer
@@ -12,88 +11,41 @@ from rich.table import Table
 
 from visim.cli import interrupts
 from visim.cli.failure import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, fail
+from visim.cli.settings_option import settings_option
 from visim.core.atomic_write import WriteFailed
 from visim.evaluation.eval_report import Accuracy, EvalReport, Uncertainty
 from visim.evaluation.eval_settings import EvalError, EvalSettings
-from visim.pipeline.sources.factory import SOURCES_HELP
-from visim.train.tracker_extras import LOG_WITH_CHOICES
-
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(EvalSettings)}
 
 
-def _default(name: str):
-    return _DEFAULTS[name]
+def _option(name: str):
+    return settings_option(EvalSettings, name)
 
 
 def evaluate(
     run_dir: Path = typer.Argument(..., help="Run directory written by `visim pretrain --out`."),
-    train: str = typer.Option(
-        ..., "--train", help=f"Labelled data for the kNN bank and the probe: {SOURCES_HELP}."
-    ),
-    test: str = typer.Option(..., "--test", help=f"Labelled data to measure on: {SOURCES_HELP}."),
-    ood: str | None = typer.Option(
-        None, "--ood", help="Out-of-distribution data: AUROC of kappa, in- vs out-of-distribution."
-    ),
-    train_split: str = typer.Option(_default("train_split"), help="Split of --train."),
-    test_split: str = typer.Option(_default("test_split"), help="Split of --test."),
-    ood_split: str = typer.Option(_default("ood_split"), help="Split of --ood."),
-    checkpoint: Path | None = typer.Option(
-        None, help="Weights to evaluate (default: the run's newest checkpoint or export)."
-    ),
-    knn_k: int = typer.Option(_default("knn_k"), help="Neighbours that vote in kNN."),
-    knn_temperature: float = typer.Option(
-        _default("knn_temperature"), help="kNN vote weight exp(cosine / temperature)."
-    ),
-    probe_weight_decay: float = typer.Option(
-        _default("probe_weight_decay"), help="L2 penalty of the linear probe."
-    ),
-    probe_max_iter: int = typer.Option(
-        _default("probe_max_iter"), help="L-BFGS iterations of the linear probe."
-    ),
-    kappa_bins: int = typer.Option(
-        _default("kappa_bins"), help="Equal-count kappa bins for accuracy against kappa."
-    ),
-    augmented_images: int = typer.Option(
-        _default("augmented_images"),
-        help="Test images whose two augmented views give the augmented-kappa histogram (0: skip).",
-    ),
-    degraded_images: int = typer.Option(
-        _default("degraded_images"),
-        help="Test images whose cropped and blurred versions are scored: the share whose "
-        "uncertainty rises (0: skip).",
-    ),
-    compare: Path | None = typer.Option(
-        None,
-        help="Another run (SimSiam of the same budget): its label-free scores on the same "
-        "images, beside this run's.",
-    ),
-    kappa_readout: str = typer.Option(
-        _default("kappa_readout"),
-        help="One kappa per image: the head's on its centre crop (center), the mean or median "
-        "of the head's over --kappa-views augmented views of the training recipe, or the kappa "
-        "under which those views agree as well as they do (fit).",
-    ),
-    kappa_views: int = typer.Option(
-        _default("kappa_views"),
-        help="Augmented views per image for --kappa-readout mean|median|fit (fit: at least 2).",
-    ),
-    grid_images: int = typer.Option(
-        _default("grid_images"), help="Images in each highest / lowest kappa grid (0: none)."
-    ),
-    batch_size: int = typer.Option(_default("batch_size"), help="Images per forward pass."),
-    workers: int | None = typer.Option(
-        None,
-        help="Data-loading processes (default: all cores but one on a CPU, every core with a GPU).",
-    ),
-    device: str = typer.Option(_default("device"), help="auto, cpu, cuda or cuda:N."),
-    plots: bool = typer.Option(
-        _default("plots"), "--plots/--no-plots", help="Write PNG plots (the plots extra)."
-    ),
-    log_with: str | None = typer.Option(
-        None,
-        help="Experiment tracker for the accuracies, kappa scores and histograms: "
-        f"{' | '.join(LOG_WITH_CHOICES)} (default: the run's --log-with).",
-    ),
+    train: str = _option("train"),
+    test: str = _option("test"),
+    ood: str | None = _option("ood"),
+    train_split: str = _option("train_split"),
+    test_split: str = _option("test_split"),
+    ood_split: str = _option("ood_split"),
+    checkpoint: Path | None = _option("checkpoint"),
+    knn_k: int = _option("knn_k"),
+    knn_temperature: float = _option("knn_temperature"),
+    probe_weight_decay: float = _option("probe_weight_decay"),
+    probe_max_iter: int = _option("probe_max_iter"),
+    kappa_bins: int = _option("kappa_bins"),
+    augmented_images: int = _option("augmented_images"),
+    degraded_images: int = _option("degraded_images"),
+    compare: Path | None = _option("compare"),
+    kappa_readout: str = _option("kappa_readout"),
+    kappa_views: int = _option("kappa_views"),
+    grid_images: int = _option("grid_images"),
+    batch_size: int = _option("batch_size"),
+    workers: int | None = _option("workers"),
+    device: str = _option("device"),
+    plots: bool = _option("plots"),
+    log_with: str | None = _option("log_with"),
 ) -> None:
     """Frozen-feature kNN and linear probe against a random init, and the kappa analysis."""
     options = dict(locals())  # first: exactly the options

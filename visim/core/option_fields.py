@@ -3,9 +3,12 @@
 Each option is described once, on its dataclass field (see option()); config.py derives
 CLI_OPTIONS, CHOICES and validate()'s bounds from there, and `visim pretrain --help` too, so
 that a flag, its help, its choices and its bounds cannot drift apart; ModelConfig declares
-its fields the same way. The metadata keys:
-  flag          how the command line sets it: "--lr", or "DATA" for the argument; a field
-                without one is set from the TOML file only
+its fields the same way, and so do the settings of `visim eval`, `visim embed` and
+`visim demo` (field_problem checks them; cli/settings_option.py makes their parameters).
+The metadata keys:
+  flag          how the command line sets it: "--lr", "--plots/--no-plots" for a switch
+                with both spellings, or "DATA" for the argument; a field without one is set
+                from the TOML file only
   help          the --help text; the choices and the default are appended to it
   show_default  False: --help leaves the default out
   choices       the names the value must be one of
@@ -15,8 +18,8 @@ its fields the same way. The metadata keys:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 OPTION_KEYS = frozenset({"flag", "help", "show_default", "choices", "check"})
@@ -57,3 +60,27 @@ def option(
     if not show_default:
         metadata["show_default"] = False
     return field(default=default, metadata=metadata)
+
+
+def flag_name(metadata: Mapping[str, Any], field_name: str) -> str:
+    """The option an error names: the flag's first spelling ("--plots" of "--plots/--no-plots"),
+    or the field's name for a field set from a file only."""
+    flag = metadata.get("flag")
+    return field_name if flag is None else flag.split("/")[0]
+
+
+def field_problem(instance: Any) -> str | None:
+    """The first field of the dataclass `instance` whose value breaks its option's choices or
+    check, as "--flag must be ..., got value"; None when every field holds. None passes: a
+    field that allows it means "not given"."""
+    for f in fields(instance):
+        value = getattr(instance, f.name)
+        if value is None:
+            continue
+        name, choices = flag_name(f.metadata, f.name), f.metadata.get("choices")
+        if choices is not None and value not in choices:
+            return f"{name} must be one of {', '.join(choices)}, got {value!r}"
+        check = f.metadata.get("check")
+        if check is not None and not check.ok(value):
+            return f"{name} must be {check.wanted}, got {value!r}"
+    return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from visim.core.option_fields import Check, at_least, field_problem, option
 from visim.evaluation.eval_settings import EvalSettings
 from visim.pipeline.backends.registry import get_backend, missing_extra
 from visim.pipeline.sources.demo import DEFAULT_SEED, TEST_DIVISOR
@@ -26,36 +27,55 @@ MIN_IMAGES = len(DEMO_CLASSES) * TEST_DIVISOR  # the test split must hold every 
 # The demo's kNN bank holds a few hundred images per class; SimSiam's k = 200 would let a
 # whole class's worth of neighbours vote, so fewer vote here.
 DEMO_KNN_K = 20
+BATCH_IN_RANGE = Check(lambda value: value >= 2, "in [2, --images]")
 
 
 @dataclass(frozen=True)
 class DemoSettings:
-    out: Path = DEFAULT_OUT
-    images: int = 4000  # train images of the demo set; its test split has a quarter as many
-    # 16 epochs: kNN 29.6 on the validation screen against 24.2 at 8
-    # (benchmarks/method/demo_screen.md), pre-training about 7 min on a 2-core Xeon with ffcv
-    # (docs/demo.md).
-    epochs: int = 16
-    size: int = 32  # crop size in pixels (the demo images are 64x64)
-    batch_size: int = 64
-    backend: str = "auto"
-    workers: int | None = None  # loader workers; None follows the machine, as in pretrain
-    force: bool = False  # start over: convert again and train from scratch
-    quiet: bool = False  # plain log lines instead of live progress bars
+    out: Path = option(
+        DEFAULT_OUT, flag="--out", help="Folder for the data, the run and its evaluation."
+    )
+    images: int = option(
+        4000,
+        flag="--images",
+        help="Train images of the demo set (its test split: a quarter).",
+        check=at_least(MIN_IMAGES),
+    )
+    # 16 epochs: more kNN and probe accuracy than 8 on the validation screen
+    # (benchmarks/method/demo_screen.md), and the whole demo within 10 minutes on a 2-core CPU
+    # (benchmarks/method/demo_record.md).
+    epochs: int = option(16, flag="--epochs", help="Pre-training epochs.", check=at_least(1))
+    # The demo images are 64x64.
+    size: int = option(32, flag="--size", help="Crop size in pixels.", check=at_least(8))
+    # Checked against --images too, in __post_init__.
+    batch_size: int = option(
+        64, flag="--batch-size", help="Pre-training batch size.", check=BATCH_IN_RANGE
+    )
+    backend: str = option(
+        "auto",
+        flag="--backend",
+        help="auto: ffcv where it is installed, else torch.",
+        choices=DEMO_BACKENDS,
+    )
+    workers: int | None = option(
+        None,
+        flag="--workers",
+        help="Data-loading workers (default: all cores but one on a CPU, every core with a GPU).",
+        check=at_least(0),
+    )
+    force: bool = option(
+        False, flag="--force", help="Start over: convert again and pre-train from scratch."
+    )
+    quiet: bool = option(
+        False, flag="--quiet", help="Plain log lines instead of live progress bars."
+    )
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.images >= MIN_IMAGES, "--images", f"at least {MIN_IMAGES}"),
-            (self.epochs >= 1, "--epochs", "at least 1"),
-            (self.size >= 8, "--size", "at least 8"),
-            (2 <= self.batch_size <= self.images, "--batch-size", "in [2, --images]"),
-            (self.backend in DEMO_BACKENDS, "--backend", f"one of {', '.join(DEMO_BACKENDS)}"),
-            (self.workers is None or self.workers >= 0, "--workers", "at least 0"),
-        ]
-        for ok, option, wanted in checks:
-            if not ok:
-                value = getattr(self, option.removeprefix("--").replace("-", "_"))
-                raise ConfigError(f"{option} must be {wanted}, got {value!r}")
+        problem = field_problem(self)
+        if problem is None and self.batch_size > self.images:
+            problem = f"--batch-size must be {BATCH_IN_RANGE.wanted}, got {self.batch_size!r}"
+        if problem is not None:
+            raise ConfigError(problem)
 
     @property
     def source(self) -> str:
@@ -101,16 +121,17 @@ def demo_train_config(settings: DemoSettings, backend: str) -> TrainConfig:
                 "arch": "resnet18",
                 "proj_dim": 512,
                 "pred_hidden_dim": 128,
-                # The paper's full likelihood: at this budget (500 steps of batch 64) the
-                # SimSiam-scale steps of the "relative" default learned almost nothing (kNN
-                # +2.4 points over random init even at lr 0.5), the NLL's kappa-scaled steps
-                # +14.5; the moment head on the backbone beat the paper's softplus head on
-                # kNN, probe and kappa's AUROC (benchmarks/method/demo_screen.md).
+                # The paper's full likelihood: at this budget (a few hundred steps) the
+                # SimSiam-scale steps of the "relative" default learned almost nothing, even
+                # at 10x the learning rate, the NLL's kappa-scaled steps did; the moment head
+                # on the backbone beat the paper's softplus head on kNN, probe and kappa's
+                # AUROC (benchmarks/method/demo_screen.md, docs/demo.md).
                 "vi_loss": "nll",
                 "kappa_param": "moment",
                 "kappa_source": "backbone",
-                # The default bank, as in pre-training: on the demo's screen it moved kappa's
-                # right-answer AUROC by -0.009 and its in vs out AUROC from 0.42 to 0.61.
+                # The default bank, as in pre-training: on the demo's screen it turned kappa's
+                # in vs out AUROC from worse than a coin to better, at no cost in right-answer
+                # AUROC (demo_screen.md).
                 "kappa_support": "bank",
             },
             "optim": {
@@ -119,7 +140,8 @@ def demo_train_config(settings: DemoSettings, backend: str) -> TrainConfig:
                 "lr": 0.05,
                 # The NLL's steps grow with kappa, unbounded: unclipped, a 24-epoch run and a
                 # 16-epoch one diverged late. Clipped at 25 the 24-epoch run did not, and at
-                # 16 epochs kNN rose from 25.7 to 29.6 (at 50: 28.2; demo_screen.md).
+                # 16 epochs kNN rose over the unclipped run's, more than at a clip of 50
+                # (demo_screen.md).
                 "clip_grad_norm": 25.0,
             },
             # Checkpoints at every epoch's end (a few seconds apart): an interrupted demo

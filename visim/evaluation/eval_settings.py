@@ -4,10 +4,12 @@ naming the option (EvalError), in a module light enough for the command line to 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 
+from visim.core.option_fields import POSITIVE, at_least, field_problem, option
 from visim.pipeline.sources.base import AUTO_SPLIT, SPLITS
+from visim.pipeline.sources.factory import SOURCES_HELP
 from visim.train.tracker_extras import LOG_WITH_CHOICES
 
 # How kappa_readout.py reads one kappa per image out of the model.
@@ -19,119 +21,187 @@ class EvalError(ValueError):
     """Evaluation cannot go on; the message is one line naming the argument at fault."""
 
 
-def check_options(settings: object, checks: list[tuple[bool, str, str]]) -> None:
-    """EvalError for the first (ok, "--option", "what it must be") that is not ok, with the
-    value the option's field of `settings` holds."""
-    for ok, option, wanted in checks:
-        if not ok:
-            value = getattr(settings, option.removeprefix("--").replace("-", "_"))
-            raise EvalError(f"{option} must be {wanted}, got {value!r}")
+def check_fields(settings: object) -> None:
+    """EvalError for the first field of `settings` whose value its option does not allow."""
+    problem = field_problem(settings)
+    if problem is not None:
+        raise EvalError(problem)
+
+
+SPLIT_HELP = "auto: the train split for --train, the test split otherwise, where it has splits"
+WORKERS_HELP = (
+    "Data-loading processes (default: all cores but one on a CPU, every core with a GPU)."
+)
 
 
 @dataclass(frozen=True)
 class EvalSettings:
-    train: str  # labelled data the kNN bank and the probe are fitted on
-    test: str  # labelled data the numbers are measured on
-    ood: str | None = None  # data from elsewhere: kappa should be lower on it
-    # auto: for --train the train split, for --test and --ood the test split, where the
-    # source has splits; else the whole source.
-    train_split: str = AUTO_SPLIT
-    test_split: str = AUTO_SPLIT
-    ood_split: str = AUTO_SPLIT
-    checkpoint: Path | None = None  # None: the run's newest weights
-    knn_k: int = 200
-    knn_temperature: float = 0.1
-    probe_weight_decay: float = 1e-4
-    probe_max_iter: int = 300
-    kappa_bins: int = 10
-    # Test images whose two augmented views (training recipe) make the augmented-kappa
-    # histogram; augmenting on the CPU is the slow part, so not the whole test set. 0: skip.
-    augmented_images: int = 5000
-    # Test images whose cropped and blurred versions are scored (the label-free check that a
-    # degraded image looks less certain; uncertainty_metrics.py). 0: skip.
-    degraded_images: int = 2000
-    # A run (typically SimSiam at the same budget) whose label-free scores are measured on
-    # the same images beside this run's: what kappa adds over an encoder trained without it.
-    compare: Path | None = None
-    # How one kappa per image is read out: "center" (its centre crop), the "mean" / "median"
-    # of the head's kappa over kappa_views augmented views, or "fit", the kappa under which
-    # those views agree as well as they do (kappa_readout.py says why this matters).
-    kappa_readout: str = "center"
-    kappa_views: int = 8
-    grid_images: int = 16  # per grid (highest and lowest kappa); 0: no grids
-    batch_size: int = 256
-    # Data-loading processes; None follows the machine, as in training: all cores but one on a
-    # CPU, every core with a GPU.
-    workers: int | None = None
-    device: str = "auto"  # auto: the first CUDA device if there is one, else the CPU
-    plots: bool = True
-    # Experiment tracker for the results: none | tensorboard | wandb | mlflow | aim;
-    # None: the run's [runtime] log_with.
-    log_with: str | None = None
+    train: str = option(
+        MISSING,
+        flag="--train",
+        help=f"Labelled data for the kNN bank and the probe: {SOURCES_HELP}.",
+    )
+    test: str = option(MISSING, flag="--test", help=f"Labelled data to measure on: {SOURCES_HELP}.")
+    ood: str | None = option(
+        None,
+        flag="--ood",
+        help="Out-of-distribution data: AUROC of kappa, in- vs out-of-distribution.",
+    )
+    train_split: str = option(
+        AUTO_SPLIT,
+        flag="--train-split",
+        help=f"Split of --train ({SPLIT_HELP}).",
+        choices=SPLIT_CHOICES,
+    )
+    test_split: str = option(
+        AUTO_SPLIT,
+        flag="--test-split",
+        help=f"Split of --test ({SPLIT_HELP}).",
+        choices=SPLIT_CHOICES,
+    )
+    ood_split: str = option(
+        AUTO_SPLIT,
+        flag="--ood-split",
+        help=f"Split of --ood ({SPLIT_HELP}).",
+        choices=SPLIT_CHOICES,
+    )
+    checkpoint: Path | None = option(
+        None,
+        flag="--checkpoint",
+        help="Weights to evaluate (default: the run's newest checkpoint or export).",
+    )
+    knn_k: int = option(200, flag="--knn-k", help="Neighbours that vote in kNN.", check=at_least(1))
+    knn_temperature: float = option(
+        0.1,
+        flag="--knn-temperature",
+        help="kNN vote weight exp(cosine / temperature).",
+        check=POSITIVE,
+    )
+    probe_weight_decay: float = option(
+        1e-4, flag="--probe-weight-decay", help="L2 penalty of the linear probe.", check=at_least(0)
+    )
+    probe_max_iter: int = option(
+        300,
+        flag="--probe-max-iter",
+        help="L-BFGS iterations of the linear probe.",
+        check=at_least(1),
+    )
+    kappa_bins: int = option(
+        10,
+        flag="--kappa-bins",
+        help="Equal-count kappa bins for accuracy against kappa.",
+        check=at_least(1),
+    )
+    # Augmenting on the CPU is the slow part, so not the whole test set.
+    augmented_images: int = option(
+        5000,
+        flag="--augmented-images",
+        help="Test images whose two augmented views give the augmented-kappa histogram (0: skip).",
+        check=at_least(0),
+    )
+    # The label-free check that a degraded image looks less certain (uncertainty_metrics.py).
+    degraded_images: int = option(
+        2000,
+        flag="--degraded-images",
+        help="Test images whose cropped and blurred versions are scored: the share whose "
+        "uncertainty rises (0: skip).",
+        check=at_least(0),
+    )
+    # What kappa adds over an encoder trained without it.
+    compare: Path | None = option(
+        None,
+        flag="--compare",
+        help="Another run (SimSiam of the same budget): its label-free scores on the same "
+        "images, beside this run's.",
+    )
+    # kappa_readout.py says why the readout matters.
+    kappa_readout: str = option(
+        "center",
+        flag="--kappa-readout",
+        help="One kappa per image: the head's on its centre crop (center), the mean or median "
+        "of the head's over --kappa-views augmented views of the training recipe, or the kappa "
+        "under which those views agree as well as they do (fit).",
+        choices=KAPPA_READOUTS,
+    )
+    kappa_views: int = option(
+        8,
+        flag="--kappa-views",
+        help="Augmented views per image for --kappa-readout mean|median|fit (fit: at least 2).",
+        check=at_least(1),
+    )
+    grid_images: int = option(
+        16,
+        flag="--grid-images",
+        help="Images in each highest / lowest kappa grid (0: none).",
+        check=at_least(0),
+    )
+    batch_size: int = option(
+        256, flag="--batch-size", help="Images per forward pass.", check=at_least(1)
+    )
+    workers: int | None = option(None, flag="--workers", help=WORKERS_HELP, check=at_least(0))
+    device: str = option("auto", flag="--device", help="auto, cpu, cuda or cuda:N.")
+    plots: bool = option(True, flag="--plots/--no-plots", help="Write PNG plots (the plots extra).")
+    log_with: str | None = option(
+        None,
+        flag="--log-with",
+        help="Experiment tracker for the accuracies, kappa scores and histograms "
+        "(default: the run's --log-with).",
+        choices=LOG_WITH_CHOICES,
+    )
 
     def __post_init__(self) -> None:
-        split_names = ", ".join(SPLIT_CHOICES)
-        checks = [
-            (self.train_split in SPLIT_CHOICES, "--train-split", f"one of {split_names}"),
-            (self.test_split in SPLIT_CHOICES, "--test-split", f"one of {split_names}"),
-            (self.ood_split in SPLIT_CHOICES, "--ood-split", f"one of {split_names}"),
-            (self.knn_k >= 1, "--knn-k", "at least 1"),
-            (self.knn_temperature > 0, "--knn-temperature", "positive"),
-            (self.probe_weight_decay >= 0, "--probe-weight-decay", "at least 0"),
-            (self.probe_max_iter >= 1, "--probe-max-iter", "at least 1"),
-            (self.kappa_bins >= 1, "--kappa-bins", "at least 1"),
-            (self.augmented_images >= 0, "--augmented-images", "at least 0"),
-            (self.degraded_images >= 0, "--degraded-images", "at least 0"),
-            (
-                self.kappa_readout in KAPPA_READOUTS,
-                "--kappa-readout",
-                f"one of {', '.join(KAPPA_READOUTS)}",
-            ),
-            (self.kappa_views >= 1, "--kappa-views", "at least 1"),
-            (
-                self.kappa_readout != "fit" or self.kappa_views >= 2,
-                "--kappa-views",
-                "at least 2 with --kappa-readout fit (it pairs every view with the others)",
-            ),
-            (self.grid_images >= 0, "--grid-images", "at least 0"),
-            (self.batch_size >= 1, "--batch-size", "at least 1"),
-            (self.workers is None or self.workers >= 0, "--workers", "at least 0"),
-            (
-                self.log_with is None or self.log_with in LOG_WITH_CHOICES,
-                "--log-with",
-                f"one of {', '.join(LOG_WITH_CHOICES)}",
-            ),
-        ]
-        check_options(self, checks)
+        check_fields(self)
+        if self.kappa_readout == "fit" and self.kappa_views < 2:
+            raise EvalError(
+                "--kappa-views must be at least 2 with --kappa-readout fit (it pairs every view "
+                f"with the others), got {self.kappa_views!r}"
+            )
 
 
 @dataclass(frozen=True)
 class EmbedSettings:
-    data: str  # the images to embed: any source visim reads
-    out: Path  # the Parquet file to write
-    # Of --data; auto: the train split where the source has splits, else the whole source.
-    split: str = AUTO_SPLIT
-    checkpoint: Path | None = None  # None: the run's newest weights
-    projections: bool = False  # also the projector's output, in a column of its own
-    # Images the kNN density columns are measured against; None: the run's training data;
-    # "none": no density columns.
-    reference: str | None = None
-    reference_split: str = AUTO_SPLIT
-    batch_size: int = 256
-    workers: int | None = None  # data-loading processes; None: the machine's default
-    device: str = "auto"  # auto: the first CUDA device if there is one, else the CPU
-    summary_images: int = 5  # lowest- and highest-kappa images named at the end
-    force: bool = False  # overwrite --out
+    data: str = option(MISSING, flag="--data", help=f"The images to embed: {SOURCES_HELP}.")
+    out: Path = option(MISSING, flag="--out", help="The Parquet file to write, one row per image.")
+    split: str = option(
+        AUTO_SPLIT,
+        flag="--split",
+        help="Split of --data; auto: train where it has splits, else all.",
+        choices=SPLIT_CHOICES,
+    )
+    checkpoint: Path | None = option(
+        None,
+        flag="--checkpoint",
+        help="Weights to use (default: the run's newest checkpoint or export).",
+    )
+    projections: bool = option(
+        False,
+        flag="--projections/--no-projections",
+        help="Also write the projector's output (column projection).",
+    )
+    reference: str | None = option(
+        None,
+        flag="--reference",
+        help="Images the kNN density columns measure against: "
+        f"{SOURCES_HELP} (default: the run's training data; none: no kNN columns).",
+    )
+    reference_split: str = option(
+        AUTO_SPLIT,
+        flag="--reference-split",
+        help="Split of --reference (auto: train where it has one).",
+        choices=SPLIT_CHOICES,
+    )
+    batch_size: int = option(
+        256, flag="--batch-size", help="Images per forward pass.", check=at_least(1)
+    )
+    workers: int | None = option(None, flag="--workers", help=WORKERS_HELP, check=at_least(0))
+    device: str = option("auto", flag="--device", help="auto, cpu, cuda or cuda:N.")
+    summary_images: int = option(
+        5,
+        flag="--summary-images",
+        help="Lowest- and highest-kappa images named in the summary (0: none).",
+        check=at_least(0),
+    )
+    force: bool = option(False, flag="--force", help="Overwrite --out.")
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.batch_size >= 1, "--batch-size", "at least 1"),
-            (self.workers is None or self.workers >= 0, "--workers", "at least 0"),
-            (self.summary_images >= 0, "--summary-images", "at least 0"),
-            (
-                self.reference_split in SPLIT_CHOICES,
-                "--reference-split",
-                f"one of {', '.join(SPLIT_CHOICES)}",
-            ),
-        ]
-        check_options(self, checks)
+        check_fields(self)
