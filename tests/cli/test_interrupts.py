@@ -231,3 +231,29 @@ def test_ctrl_c_in_a_lazy_import_while_a_file_is_written_leaves_no_temporary(tmp
     assert process.wait(timeout=DEADLINE_S) == 130
     assert process.stderr.read().strip() == "error: interrupted"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["importing", "slow_module.py"]
+
+
+def test_an_interrupt_inside_code_run_from_source_text_still_exits_130(tmp_path):
+    # dataclasses and namedtuple run generated source text with exec(): a Ctrl-C landing
+    # there once ended `python -m visim` by SIGINT (-2) after its one line, because CPython
+    # marks such an interrupt for a module's exit even when it was caught. Run as a module
+    # too, as `python -m visim` is.
+    package = tmp_path / "interrupted"
+    package.mkdir()
+    (package / "__main__.py").write_text(
+        "import sys\n"
+        "from visim.cli import interrupts\n"
+        "interrupts.install()\n"
+        "try:\n"
+        "    exec('import os, signal\\nos.kill(os.getpid(), signal.SIGINT)\\n"
+        "for _ in range(10**7): pass')\n"
+        "except KeyboardInterrupt:\n"
+        "    pass\n"
+        "interrupts.exiting(interrupts.EXIT_INTERRUPTED)\n"
+        "sys.exit(interrupts.EXIT_INTERRUPTED)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "interrupted"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "error: interrupted\n"

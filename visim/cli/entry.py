@@ -13,13 +13,15 @@ from visim.cli import interrupts
 
 def main() -> None:
     interrupts.install()
+    code: str | int | None = 0
     try:
         from visim.cli.app import app
 
         app()
     except KeyboardInterrupt:  # raised outside any command, e.g. while options are parsed
         interrupts.report_interrupt()
-        sys.exit(interrupts.EXIT_INTERRUPTED)
+        code = interrupts.EXIT_INTERRUPTED
     except SystemExit as leaving:
-        interrupts.exiting(leaving.code)
-        raise
+        code = leaving.code
+    interrupts.exiting(code)
+    sys.exit(code)

@@ -98,9 +98,21 @@ def exit_now() -> None:
 
 def exiting(code: object) -> None:
     """Called as the process exits with `code`: the one line of an interrupted command whose
-    KeyboardInterrupt ended it without a message of its own."""
-    if code == EXIT_INTERRUPTED and _State.seen:
+    KeyboardInterrupt ended it without a message of its own, and exit code 130 kept."""
+    if code != EXIT_INTERRUPTED:
+        return
+    if _State.seen:
         report_interrupt()
+    _forget_interrupted_source_code()
+
+
+def _forget_interrupted_source_code() -> None:
+    """CPython ends a process by SIGINT, whatever exit code it asked for, when the last code
+    it ran from source text (exec or eval of a string, as dataclasses and namedtuple build
+    their methods) ended in a KeyboardInterrupt, even one caught since. A Ctrl-C that lands
+    there turned exit code 130 into death by signal (-2); running a trivial piece of source
+    text resets that mark."""
+    exec("pass")
 
 
 def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
