@@ -32,7 +32,7 @@ from visim.evaluation.eval_report import (
 from visim.evaluation.eval_settings import KAPPA_READOUTS, EvalSettings
 from visim.evaluation.eval_tracking import eval_tracker, log_eval
 from visim.evaluation.feature_cache import FeatureStore
-from visim.evaluation.kappa_analysis import kappa_spread, spread_warning
+from visim.evaluation.kappa_analysis import spread_warning
 from visim.evaluation.kappa_plots import write_kappa_plots
 from visim.evaluation.kappa_readout import KappaReader
 from visim.evaluation.kappa_report import extreme_images, kappa_report
@@ -217,8 +217,10 @@ def evaluate_run(
     r_at_1, neighbour_correct = recall_at_one(
         pretrained["test"]["features"], pretrained["test"]["labels"]
     )
-    probe_correct = classified.probe_correct["pretrained"]
-    correct = {"neighbour": neighbour_correct, "probe": probe_correct.numpy()}
+    correct = {
+        "neighbour": neighbour_correct,
+        "probe": classified.probe_correct["pretrained"].numpy(),
+    }
     degraded = degraded_features(
         run, models["pretrained"], sources["test"], pretrained["test"], settings.degraded_images,
         batch_size=settings.batch_size, device=inputs.device, workers=workers, log=log,
@@ -229,7 +231,7 @@ def evaluate_run(
     kappa_scores = None
     if run.has_kappa:
         kappa, kappas, kappa_scores = kappa_section(
-            run, settings, models["pretrained"], sources, pretrained, probe_correct, correct, log
+            run, settings, workers, models["pretrained"], sources, pretrained, correct, log
         )
         warning = spread_warning(kappa.spread, "the clean test images")
         if warning is not None:
@@ -280,10 +282,10 @@ def data_used(source: ImageSource) -> DataUsed:
 def kappa_section(
     run: EvaluatedRun,
     settings: EvalSettings,
+    workers: int,
     model: SiameseModel,
     sources: dict[str, ImageSource],
     pretrained: dict[str, dict],
-    probe_correct: torch.Tensor,
     correct: dict[str, np.ndarray],
     log: Callable[[str], None],
 ) -> tuple[KappaSection, dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -291,10 +293,9 @@ def kappa_section(
     the test images, the ranking metrics of every readout the evaluation drew, the extreme
     images), the kappa sets it was made from, and the readout's kappa of the test and out
     images ("test", "ood")."""
-    assert settings.workers is not None
     reader = KappaReader(
         run, model, settings.kappa_readout, settings.kappa_views, settings.batch_size,
-        settings.workers, log,
+        workers, log,
     )  # fmt: skip
     test_read = reader.scores(sources["test"], pretrained["test"])
     ood_read = reader.scores(sources["ood"], pretrained["ood"]) if "ood" in sources else None
@@ -322,18 +323,15 @@ def kappa_section(
     scores = {"test": test_read[settings.kappa_readout]}
     if ood_read is not None:
         scores["ood"] = ood_read[settings.kappa_readout]
-    analysis = kappa_report(kappas, correct["probe"], settings.kappa_bins)
-    section = KappaSection(
+    section = kappa_report(
+        kappas,
+        correct["probe"],
+        settings.kappa_bins,
         readout=KappaReadoutUsed(method=settings.kappa_readout, views=settings.kappa_views),
-        summary=analysis.summary,
-        vs_probe_correctness=analysis.vs_probe_correctness,
-        histogram=analysis.histogram,
-        augmented_below_clean=analysis.augmented_below_clean,
-        spread=kappa_spread(scores["test"]),
         by_readout=by_readout,
         extremes=extreme_images(
             {**pretrained["test"], "kappa": torch.from_numpy(scores["test"])},
-            probe_correct,
+            correct["probe"],
             sources["test"],
             settings.grid_images,
         ),

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from visim.evaluation.eval_report import (
     ExtremeImage,
-    KappaCorrectness,
-    KappaHistogram,
-    KappaSummary,
+    KappaReadoutUsed,
+    KappaSection,
+    ScoreMetrics,
 )
 from visim.evaluation.kappa_analysis import (
+    kappa_spread,
     kappa_summary,
     kappa_vs_correctness,
     shared_histogram,
@@ -21,22 +20,18 @@ from visim.evaluation.kappa_analysis import (
 from visim.pipeline.sources.base import ImageSource
 
 
-@dataclass(frozen=True)
-class KappaAnalysis:
-    """What the kappa section of the report says of the kappa sets themselves."""
-
-    summary: dict[str, KappaSummary]
-    vs_probe_correctness: KappaCorrectness
-    histogram: KappaHistogram
-    augmented_below_clean: bool | None  # None without augmented views
-
-
 def kappa_report(
     kappas: dict[str, np.ndarray],
     probe_correct: np.ndarray,
     num_bins: int,
-) -> KappaAnalysis:
-    """kappas: "clean" (centre crops of the test images, in the order of probe_correct), and
+    readout: KappaReadoutUsed,
+    by_readout: dict[str, ScoreMetrics],
+    extremes: dict[str, list[ExtremeImage]],
+) -> KappaSection:
+    """The kappa section: what the kappa sets say, beside the readout that scored the test
+    images, every readout's ranking metrics and the extreme images.
+
+    kappas: "clean" (centre crops of the test images, in the order of probe_correct), and
     optionally "augmented" (single augmented views of test images), "ood" (centre crops of
     out-of-distribution images), and "readout" / "ood_readout" (the per-image kappa of a
     K-view readout, which then scores the images instead of the centre crop). Its ranking
@@ -45,7 +40,8 @@ def kappa_report(
     single_views: dict[str, np.ndarray] = {
         name: kappas[name] for name in ("clean", "augmented", "ood") if name in kappas
     }
-    return KappaAnalysis(
+    return KappaSection(
+        readout=readout,
         summary={name: kappa_summary(values) for name, values in kappas.items()},
         vs_probe_correctness=kappa_vs_correctness(test_score, probe_correct, num_bins),
         histogram=shared_histogram(single_views),
@@ -54,12 +50,15 @@ def kappa_report(
             if "augmented" in kappas
             else None
         ),
+        spread=kappa_spread(test_score),
+        by_readout=by_readout,
+        extremes=extremes,
     )
 
 
 def extreme_images(
     test: dict[str, torch.Tensor],
-    probe_correct: torch.Tensor | None,
+    probe_correct: np.ndarray | torch.Tensor | None,
     source: ImageSource,
     count: int,
 ) -> dict[str, list[ExtremeImage]]:
