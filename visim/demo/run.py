@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from visim.demo.settings import (
     DemoSettings,
@@ -42,6 +42,8 @@ from visim.train.config import (
 )
 from visim.train.launch import run_pretrain
 from visim.train.run_dir import RunDir
+
+Done = TypeVar("Done")
 
 STEPS = 3
 # What a re-run may change and still reuse or resume the run: how it runs (loader workers,
@@ -94,17 +96,17 @@ def run_demo(settings: DemoSettings, display: DemoDisplay) -> DemoResult:
     elif run_dir.holds_run():
         _check_same_run(settings, run_dir)
     seconds = {}
-    seconds["data"] = _timed(lambda: _prepare_data(settings, backend, display))
-    seconds["pretrain"] = _timed(lambda: _pretrain(config, run_dir, display))
-    reports: list[EvalReport] = []
-    seconds["eval"] = _timed(lambda: reports.append(_evaluate(settings, display)))
-    return DemoResult(reports[0], run_dir.path / "eval", seconds)
+    _, seconds["data"] = _timed(lambda: _prepare_data(settings, backend, display))
+    _, seconds["pretrain"] = _timed(lambda: _pretrain(config, run_dir, display))
+    report, seconds["eval"] = _timed(lambda: _evaluate(settings, display))
+    return DemoResult(report, run_dir.path / "eval", seconds)
 
 
-def _timed(work: Callable[[], None]) -> float:
+def _timed(work: Callable[[], Done]) -> tuple[Done, float]:
+    """(what `work` returned, the seconds it took)."""
     started = time.perf_counter()
-    work()
-    return time.perf_counter() - started
+    done = work()
+    return done, time.perf_counter() - started
 
 
 def _prepare_data(settings: DemoSettings, backend: str, display: DemoDisplay) -> None:
