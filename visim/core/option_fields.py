@@ -32,6 +32,13 @@ class Check:
     ok: Callable[[Any], bool]
     wanted: str
 
+    def problem(self, option: str, value: Any) -> str | None:
+        """The line "OPTION must be WANTED, got VALUE" when `value` breaks the bound; None when it
+        holds or is None (not given)."""
+        if value is None or self.ok(value):
+            return None
+        return f"{option} must be {self.wanted}, got {value!r}"
+
 
 def at_least(low: int, unit: str = "") -> Check:
     return Check(lambda value: value >= low, f"at least {low}{unit}")
@@ -62,7 +69,7 @@ def option(
     return field(default=default, metadata=metadata)
 
 
-def flag_name(metadata: Mapping[str, Any], field_name: str) -> str:
+def _flag_name(metadata: Mapping[str, Any], field_name: str) -> str:
     """The option an error names: the flag's first spelling ("--plots" of "--plots/--no-plots"),
     or the field's name for a field set from a file only."""
     flag = metadata.get("flag")
@@ -77,10 +84,11 @@ def field_problem(instance: Any) -> str | None:
         value = getattr(instance, f.name)
         if value is None:
             continue
-        name, choices = flag_name(f.metadata, f.name), f.metadata.get("choices")
+        name, choices = _flag_name(f.metadata, f.name), f.metadata.get("choices")
         if choices is not None and value not in choices:
             return f"{name} must be one of {', '.join(choices)}, got {value!r}"
         check = f.metadata.get("check")
-        if check is not None and not check.ok(value):
-            return f"{name} must be {check.wanted}, got {value!r}"
+        problem = None if check is None else check.problem(name, value)
+        if problem is not None:
+            return problem
     return None

@@ -297,9 +297,9 @@ def validate(config: TrainConfig) -> None:
     """ConfigError for the first value that cannot work, whatever the machine."""
     for path, check in _CHECKS.items():
         section, key = path.split(".")
-        value = getattr(getattr(config, section), key)
-        if value is not None and not check.ok(value):
-            raise ConfigError(f"{option_name(path)} must be {check.wanted}, got {value!r}")
+        problem = check.problem(option_name(path), getattr(getattr(config, section), key))
+        if problem is not None:
+            raise ConfigError(problem)
     o, r = config.optim, config.runtime
     if not 0 <= o.warmup_epochs <= o.epochs:
         raise ConfigError(
