@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from method_runs import commands_and_machine, number, percent
+
 from visim.core.atomic_write import write_text_atomically
 from visim.evaluation.eval_report import json_ready, read_eval_report
 from visim.train.environment import environment_report
@@ -50,14 +52,6 @@ def record(out: Path) -> dict:
     }
 
 
-def percent(value: float) -> str:
-    return f"{100 * value:.1f}"
-
-
-def number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
 def markdown(found: dict) -> str:
     env = found["environment"]
     results = found["results"]
@@ -65,10 +59,8 @@ def markdown(found: dict) -> str:
         "# `visim demo`, as a user runs it",
         "",
         f"`{found['command']}` from scratch (data, pre-training, evaluation) took "
-        f"{found['wall_seconds'] / 60:.1f} min on {env['cpu_count']} CPUs "
-        f"({env.get('cpu_model', 'CPU model not recorded')}), torch "
-        f"{env['packages']['torch']}, visim commit {env['git_commit']}. Accuracies in % on "
-        "the demo's 1,000 test images; uncertainty metrics as `visim eval` defines them "
+        f"{found['wall_seconds'] / 60:.1f} min on the machine below. Accuracies in % on the "
+        "demo's 1,000 test images; uncertainty metrics as `visim eval` defines them "
         "(docs/evaluation.md).",
         "",
         "| weights | kNN top-1 | linear top-1 |",
@@ -98,7 +90,8 @@ def markdown(found: dict) -> str:
             f"{spread['q05']:.4g}-{spread['q95']:.4g} ({100 * spread['relative_range']:.0f} % "
             "of the median).",
         ]
-    lines += ["", "What it printed:", "", "```", found["printed"].rstrip(), "```", ""]
+    lines += ["", *commands_and_machine({"demo": {"commands": [found["command"]]}}, env), ""]
+    lines += ["What it printed:", "", "```", found["printed"].rstrip(), "```", ""]
     return "\n".join(lines)
 
 
