@@ -16,7 +16,7 @@ from visim.cli.app import app
 from visim.evaluation.feature_cache import cache_file
 from visim.evaluation.features import source_features
 from visim.evaluation.run_loading import open_run
-from visim.evaluation.uncertainty_scores import knn_density
+from visim.evaluation.uncertainty_scores import FeatureGaussian, knn_density
 from visim.models.siamese import build_model
 from visim.pipeline.sources.factory import open_source
 from visim.train.config import config_from_dict
@@ -160,7 +160,7 @@ def test_a_simsiam_run_gets_embeddings_without_kappa(simsiam_run, tmp_path):
     table = pq.read_table(out)
     assert table.column_names == [
         *("index", "item", "label", "class", "knn_mean_cosine", "knn_distance_50"),
-        *("inverse_norm", "embedding"),
+        *("inverse_norm", "mahalanobis", "embedding"),
     ]
     assert table.num_rows == 10
     assert "no kappa" in result.output
@@ -170,7 +170,7 @@ def test_density_columns_measure_against_the_runs_training_data(vi_run, tmp_path
     out = tmp_path / "test.parquet"
     result = embed(vi_run, out, *TEST_SET)
     assert result.exit_code == 0, result.output
-    assert "kNN density columns against demo:40:0 [train]" in result.output
+    assert "density columns against demo:40:0 [train]" in result.output
     table = pq.read_table(out).to_pydict()
     features = torch.tensor(table["embedding"], dtype=torch.float32)
     bank = features_of(vi_run, "demo:40", "train")
@@ -179,6 +179,8 @@ def test_density_columns_measure_against_the_runs_training_data(vi_run, tmp_path
     np.testing.assert_allclose(table["knn_mean_cosine"], -expected["knn_mean_cosine"], rtol=1e-5)
     np.testing.assert_allclose(table["knn_distance_50"], expected["knn_distance_50"], rtol=1e-5)
     np.testing.assert_allclose(table["inverse_norm"], 1 / features.norm(dim=1), rtol=1e-5)
+    gaussian = FeatureGaussian.fit(bank)
+    np.testing.assert_allclose(table["mahalanobis"], gaussian.mahalanobis(features), rtol=1e-4)
     metadata = json.loads(pq.read_schema(out).metadata[b"visim"])
     assert metadata["reference"] == {"location": "demo:40:0", "split": "train", "images": 40}
     assert "unlike" in metadata["knn_mean_cosine"]
@@ -207,7 +209,8 @@ def test_another_reference_or_none(vi_run, tmp_path):
     result = embed(vi_run, none, *TEST_SET, "--reference", "none")
     assert result.exit_code == 0, result.output
     columns = pq.read_table(none).column_names
-    assert "inverse_norm" in columns and "knn_mean_cosine" not in columns
+    assert "inverse_norm" in columns
+    assert "knn_mean_cosine" not in columns and "mahalanobis" not in columns
 
 
 def test_a_training_set_that_is_gone_asks_for_a_reference(tmp_path):

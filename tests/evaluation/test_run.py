@@ -17,6 +17,7 @@ from visim.evaluation.eval_settings import EvalSettings
 from visim.evaluation.evaluate import check_same_classes, evaluate_run
 from visim.evaluation.run_loading import EvalError, open_run
 from visim.evaluation.uncertainty_metrics import METRICS
+from visim.evaluation.uncertainty_scores import LABEL_FREE
 from visim.models.model_config import ModelConfig
 from visim.models.siamese import build_model
 from visim.pipeline.backends.loader_workers import default_loader_workers
@@ -227,7 +228,7 @@ def test_every_uncertainty_score_is_measured_by_every_metric_for_both_methods(tm
             **{**QUICK, "test": "demo:120:2", "degraded_images": 25}, ood="demo:40:1"
         )
         uncertainty = evaluate_run(tmp_path / method, settings).uncertainty
-        expected = {"knn_mean_cosine", "knn_distance_50", "inverse_norm", "probe_entropy"}
+        expected = {*LABEL_FREE, "probe_entropy"}
         if method == "vi-simsiam":
             expected.add("kappa")
         assert set(uncertainty.scores) == expected
@@ -263,7 +264,7 @@ def test_a_compare_run_is_measured_on_the_same_images_as_on_its_own(tmp_path):
     for count in ("ood_images_per_side", "degraded_images"):  # the same images, counted alike
         assert getattr(compared, count) == getattr(alone.uncertainty, count), count
     # The compare run's label-free scores, exactly as its own evaluation measures them.
-    assert set(compared.scores) == {"knn_mean_cosine", "knn_distance_50", "inverse_norm"}
+    assert set(compared.scores) == set(LABEL_FREE)
     for name, metrics in compared.scores.items():
         assert metrics == alone.uncertainty.scores[name], name
 

@@ -10,7 +10,8 @@ from visim.evaluation.linear_probe import LinearProbe
 from visim.evaluation.uncertainty_scores import (
     KNN_FAR_K,
     KNN_MEAN_K,
-    encoder_scores,
+    FeatureGaussian,
+    encoder_scorer,
     inverse_norm,
     kappa_uncertainty,
     knn_density,
@@ -77,12 +78,45 @@ def test_probe_entropy_by_hand():
     assert entropy[1] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_encoder_scores_names_the_probe_score_only_with_a_probe():
+def test_encoder_scorer_names_the_probe_score_only_with_a_probe():
     reference, features = unit([0.0, 5.0, 10.0]), unit([1.0, 2.0])
-    assert set(encoder_scores(reference, features, None)) == {
+    assert set(encoder_scorer(reference, None)(features)) == {
         "knn_mean_cosine",
         "knn_distance_50",
         "inverse_norm",
+        "mahalanobis",
     }
-    with_probe = encoder_scores(reference, features, probe_from([[1.0, 0.0], [0.0, 1.0]]))
+    with_probe = encoder_scorer(reference, probe_from([[1.0, 0.0], [0.0, 1.0]]))(features)
     assert "probe_entropy" in with_probe
+
+
+def test_mahalanobis_by_hand():
+    # Normalised reference rows (1, 0), (0, 1), (-1, 0), (0, -1): mean 0, covariance I * 2/3
+    # (the 1 / (n - 1) estimate), so the squared distance is 1.5 |x|^2 of the unit query.
+    reference = torch.tensor([[2.0, 0.0], [0.0, 3.0], [-1.0, 0.0], [0.0, -5.0]])
+    gaussian = FeatureGaussian.fit(reference)
+    np.testing.assert_allclose(gaussian.mean.numpy(), [0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(gaussian.mahalanobis(torch.tensor([[7.0, 0.0]])), [1.5])
+
+
+def test_mahalanobis_weighs_a_direction_by_how_little_the_reference_varies_along_it():
+    # The reference spreads widely along the first axis and hardly along the second: a query
+    # as far off along the second is far more unusual.
+    angles = list(np.linspace(-40.0, 40.0, 41))
+    reference = unit(angles) * torch.tensor([1.0, 0.05])  # squashed: rows re-normalised inside
+    reference = torch.cat([reference, unit([0.0, 1.0, -1.0])])
+    gaussian = FeatureGaussian.fit(reference)
+    along_spread, across_it = gaussian.mahalanobis(unit([30.0, 90.0]))
+    assert across_it > along_spread
+
+
+def test_mahalanobis_of_a_degenerate_reference_measures_within_its_span():
+    # Three reference rows in 5 dimensions: a covariance of rank 2, which the pseudo-inverse
+    # handles; a query off the span is measured by its part inside it (finite, not inf/nan).
+    reference = torch.eye(5)[:3] + 0.1
+    found = FeatureGaussian.fit(reference).mahalanobis(
+        torch.randn(4, 5, generator=torch.Generator().manual_seed(0))
+    )
+    assert np.isfinite(found).all() and (found >= 0).all()
+    with pytest.raises(ValueError, match="2 or more reference images"):
+        FeatureGaussian.fit(reference[:1])

@@ -88,7 +88,7 @@ def print_summary(console: Console, result: EmbedResult) -> None:
         )
     if result.reference is not None:
         console.print(
-            f"kNN density columns against {escape(result.reference)}",
+            f"density columns against {escape(result.reference)}",
             highlight=False,
             soft_wrap=True,
         )

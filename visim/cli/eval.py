@@ -100,6 +100,7 @@ SCORE_NAMES = {
     "knn_mean_cosine": "kNN cos k=10",
     "knn_distance_50": "kNN dist k=50",
     "inverse_norm": "1 / feat. norm",
+    "mahalanobis": "Mahalanobis",
     "probe_entropy": "probe entropy",
 }
 METRIC_COLUMNS = {

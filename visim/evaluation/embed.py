@@ -15,12 +15,14 @@ nulls where they have no value):
     knn_distance_50  float32  distance of the L2-normalised features to the 50th nearest
                            reference image (higher = less like the reference set)
     inverse_norm float32   1 / the norm of the image's features (higher = less certain)
+    mahalanobis  float32   squared Mahalanobis distance of the L2-normalised features to the
+                           reference images' (higher = less like the reference set)
     embedding    float32[feature_dim]   backbone features
     projection   float32[proj_dim]      the projector's output, with --projections
 
-The reference set of the kNN columns is the run's training data unless --reference names
-another (--reference none: no kNN columns); when it is the embedded data itself, an image is
-never its own neighbour. The three are the label-free scores `visim eval` measures
+The reference set of the density columns is the run's training data unless --reference names
+another (--reference none: no density columns); when it is the embedded data itself, an image is
+never its own neighbour. The four are the label-free scores `visim eval` measures
 (uncertainty_scores.py), written as quantities, not negated into uncertainties.
 
 The run, the weights and the data are stored as JSON in the file's schema metadata ("visim").
@@ -46,13 +48,13 @@ from visim.evaluation.kappa_analysis import kappa_spread, kappa_summary, spread_
 from visim.evaluation.kappa_report import extreme_images
 from visim.evaluation.parquet_table import require_pyarrow, write_parquet
 from visim.evaluation.run_loading import EvaluatedRun, open_run
-from visim.evaluation.uncertainty_scores import inverse_norm, knn_density
+from visim.evaluation.uncertainty_scores import FeatureGaussian, inverse_norm, knn_density
 from visim.pipeline.backends.loader_workers import resolve_loader_workers
 from visim.pipeline.sources.base import ImageSource
 
 UNREADABLE_NAMED = 10  # in the summary; the table has them all
 VECTOR_COLUMNS = ("embedding", "projection")
-SCORE_COLUMNS = ("knn_mean_cosine", "knn_distance_50", "inverse_norm")
+SCORE_COLUMNS = ("knn_mean_cosine", "knn_distance_50", "inverse_norm", "mahalanobis")
 NO_REFERENCE = "none"
 
 
@@ -65,7 +67,7 @@ class EmbedResult:
     kappa: KappaSummary | None  # of the readable images; None for SimSiam
     extremes: dict[str, list[ExtremeImage]]  # "lowest" / "highest" kappa images
     spread_warning: str | None  # kappa carries no per-image information on these images
-    reference: str | None  # what the kNN columns measure against (None: no kNN columns)
+    reference: str | None  # what the density columns measure against (None: no density columns)
     unreadable: int
     unreadable_items: list[str]  # the first UNREADABLE_NAMED of them
     warnings: list[str]  # about the data, e.g. a .beton whose content was not verified
@@ -113,6 +115,7 @@ def embed_run(
         # Stored as quantities: the mean cosine itself, not its negation (module docstring).
         scores["knn_mean_cosine"] = -density["knn_mean_cosine"]
         scores["knn_distance_50"] = density["knn_distance_50"]
+        scores["mahalanobis"] = FeatureGaussian.fit(bank).mahalanobis(features["features"])
 
     columns, nulls = table_columns(source, features, scores)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +151,7 @@ def embed_run(
 def reference_source(
     run: EvaluatedRun, settings: EmbedSettings, warn: Callable[[str], None]
 ) -> ImageSource | None:
-    """The images the kNN columns are measured against: --reference, else the run's training
+    """The images the density columns are measured against: --reference, else the run's training
     data; None with --reference none."""
     if settings.reference == NO_REFERENCE:
         return None
@@ -226,4 +229,5 @@ def table_metadata(
         "knn_mean_cosine": "mean cosine to the 10 nearest reference images (low = unlike them)",
         "knn_distance_50": "distance to the 50th nearest reference image (high = unlike them)",
         "inverse_norm": "1 / the norm of the backbone features (high = less certain)",
+        "mahalanobis": "squared Mahalanobis distance to the reference images (high = unlike them)",
     }

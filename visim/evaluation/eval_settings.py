@@ -181,8 +181,8 @@ class EmbedSettings:
     reference: str | None = option(
         None,
         flag="--reference",
-        help="Images the kNN density columns measure against: "
-        f"{SOURCES_HELP} (default: the run's training data; none: no kNN columns).",
+        help="Images the density columns (kNN, Mahalanobis) measure against: "
+        f"{SOURCES_HELP} (default: the run's training data; none: no density columns).",
     )
     reference_split: str = option(
         AUTO_SPLIT,

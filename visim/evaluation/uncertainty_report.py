@@ -21,7 +21,7 @@ from visim.evaluation.run_loading import EvaluatedRun
 from visim.evaluation.uncertainty_metrics import score_metrics
 from visim.evaluation.uncertainty_scores import (
     SOURCES,
-    encoder_scores,
+    encoder_scorer,
     kappa_uncertainty,
 )
 from visim.models.siamese import SiameseModel
@@ -81,10 +81,10 @@ def encoder_uncertainty(
     (recall_at_one's) and "probe"; kappa: the readout's kappa of the test ("test") and out
     ("ood") images, for a VI-SimSiam run; only: the names to keep.
     """
-    train = features["train"]["features"]
+    scorer = encoder_scorer(features["train"]["features"], probe)
 
     def scores_of(role_features: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-        return encoder_scores(train, role_features["features"], probe)
+        return scorer(role_features["features"])
 
     test = scores_of(features["test"])
     ood = scores_of(features["ood"]) if "ood" in features else None

@@ -8,6 +8,9 @@ certain (more likely wrong, more likely out of distribution). docs/method.md sec
   KNN_FAR_K-th nearest reference feature (Sun et al. 2022, "deep nearest neighbours").
 - inverse_norm (label-free): 1 / the L2 norm of the backbone features; the embedding norm is
   the best self-supervised read-out URL found (InfoNCE, R-AUROC 0.717).
+- mahalanobis (label-free): the squared Mahalanobis distance of the L2-normalised features to
+  the reference features' mean, under their covariance: SSD (Sehwag et al. 2021) with one
+  cluster, its unlabelled form with the fewest choices.
 - probe_entropy (supervised reference): the entropy of the linear probe's softmax. It knows
   the labels, which kappa never sees: a ceiling to compare with rather than a rival.
 
@@ -16,15 +19,21 @@ A score that is None for a run (no kappa, no probe) is simply absent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from visim.evaluation.classification import nearest_neighbours
 from visim.evaluation.linear_probe import LinearProbe
 
 KNN_MEAN_K = 10
 KNN_FAR_K = 50
-LABEL_FREE = ("knn_mean_cosine", "knn_distance_50", "inverse_norm")
+# Rows per matrix product in mahalanobis: bounds its float64 copies on large sets.
+MAHALANOBIS_CHUNK = 8192
+LABEL_FREE = ("knn_mean_cosine", "knn_distance_50", "inverse_norm", "mahalanobis")
 # Where each score comes from, as eval.json and the printed table say.
 SOURCES = {
     "kappa": "learned",
@@ -61,6 +70,39 @@ def inverse_norm(features: torch.Tensor) -> np.ndarray:
         return 1.0 / norms
 
 
+@dataclass(frozen=True)
+class FeatureGaussian:
+    """The mean and covariance of L2-normalised reference features, for `mahalanobis`: fitted
+    once per reference set, then applied to every query set."""
+
+    mean: torch.Tensor  # [D] float64
+    precision: torch.Tensor  # [D, D] float64: the covariance's pseudo-inverse
+
+    @classmethod
+    def fit(cls, reference: torch.Tensor) -> FeatureGaussian:
+        """The pseudo-inverse, so that a covariance of lower rank than the features (fewer
+        images than dimensions) measures distance within the span the reference covers."""
+        if len(reference) < 2:
+            raise ValueError(f"mahalanobis needs 2 or more reference images, got {len(reference)}")
+        chunks = reference.split(MAHALANOBIS_CHUNK)
+        mean = sum(F.normalize(rows.double(), dim=1).sum(dim=0) for rows in chunks)
+        mean = mean / len(reference)
+        scatter = torch.zeros(len(mean), len(mean), dtype=torch.float64, device=mean.device)
+        for rows in chunks:  # two passes: exact where sum(x x^T) - n m m^T would cancel
+            centred = F.normalize(rows.double(), dim=1) - mean
+            scatter += centred.T @ centred
+        precision = torch.linalg.pinv(scatter / (len(reference) - 1), hermitian=True)
+        return cls(mean, precision)
+
+    def mahalanobis(self, query: torch.Tensor) -> np.ndarray:
+        """Squared Mahalanobis distance (float64 [N]) of each L2-normalised query row."""
+        distances = []
+        for rows in query.split(MAHALANOBIS_CHUNK):
+            centred = F.normalize(rows.to(self.mean.device).double(), dim=1) - self.mean
+            distances.append(((centred @ self.precision) * centred).sum(dim=1))
+        return torch.cat(distances).cpu().numpy()
+
+
 def probe_entropy(probe: LinearProbe, features: torch.Tensor) -> np.ndarray:
     """Entropy (nats) of the probe's class distribution per image (float64 [N])."""
     log_p = probe.scores(features).double().log_softmax(dim=1)
@@ -74,18 +116,24 @@ def kappa_uncertainty(kappa: np.ndarray) -> np.ndarray:
         return -np.log(np.asarray(kappa, dtype=np.float64))
 
 
-def encoder_scores(
-    reference: torch.Tensor,
-    features: torch.Tensor,
-    probe: LinearProbe | None,
-    leave_one_out: bool = False,
-) -> dict[str, np.ndarray]:
-    """Every score the features give (the label-free ones, and probe_entropy with a probe) of
-    each row of `features` [N, D]; the kNN scores against `reference` [M, D]."""
-    scores = {
-        **knn_density(reference, features, leave_one_out),
-        "inverse_norm": inverse_norm(features),
-    }
-    if probe is not None:
-        scores["probe_entropy"] = probe_entropy(probe, features)
+def encoder_scorer(
+    reference: torch.Tensor, probe: LinearProbe | None
+) -> Callable[..., dict[str, np.ndarray]]:
+    """A function giving every score the features give (the label-free ones, and
+    probe_entropy with a probe) of each row of `features` [N, D], against `reference` [M, D];
+    leave_one_out=True when `features` is the reference itself (the kNN scores then skip the
+    image; one image barely moves the mean and covariance behind `mahalanobis`, which keep
+    it). The reference's Gaussian is fitted once, here."""
+    gaussian = FeatureGaussian.fit(reference)
+
+    def scores(features: torch.Tensor, leave_one_out: bool = False) -> dict[str, np.ndarray]:
+        found = {
+            **knn_density(reference, features, leave_one_out),
+            "inverse_norm": inverse_norm(features),
+            "mahalanobis": gaussian.mahalanobis(features),
+        }
+        if probe is not None:
+            found["probe_entropy"] = probe_entropy(probe, features)
+        return found
+
     return scores
