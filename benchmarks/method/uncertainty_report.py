@@ -121,6 +121,11 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
+def _mean_over_sets(values: list[float | None]) -> float | None:
+    """None unless every set has a value: a mean over some of the sets would not compare."""
+    return None if None in values else _mean(values)
+
+
 def _cell(value: float | None, scale: float, digits: int) -> str:
     return "-" if value is None else f"{scale * value:.{digits}f}"
 
@@ -131,7 +136,11 @@ MEAN_COLUMNS: tuple[tuple[str, Callable[[dict], float | None], float, int], ...]
     ("probe top-1 (%)", lambda r: r.get("probe_top1"), 100, 1),
     *(
         (f"{label} {title}", lambda r, n=name, m=metric: (score_sets(r).get(n) or {}).get(m), 1, 3)
-        for label, name in (("kappa", "kappa"), ("kNN-cosine", "knn_mean_cosine"))
+        for label, name in (
+            ("kappa", "kappa"),
+            ("kNN-cosine", "knn_mean_cosine"),
+            ("Mahalanobis", "mahalanobis"),
+        )
         for title, metric in (
             ("R-AUROC", "r_auroc"),
             ("probe AUROC", "probe_auroc"),
@@ -155,7 +164,11 @@ def means_table(grouped: dict[Group, list[dict]]) -> list[str]:
     ]
     for (epochs, configuration), sets in sorted(per_set.items(), key=lambda item: item[0][0]):
         cells = [
-            _cell(_mean([_mean([pick(row) for row in rows]) for rows in sets]), scale, digits)
+            _cell(
+                _mean_over_sets([_mean([pick(row) for row in rows]) for rows in sets]),
+                scale,
+                digits,
+            )
             for _, pick, scale, digits in MEAN_COLUMNS
         ]
         lines.append(f"| {epochs} | {configuration} | {len(sets)} | {' | '.join(cells)} |")
@@ -189,7 +202,7 @@ def configuration_lines(rows: dict[str, dict]) -> list[str]:
             text += ", ".join(f"{key} {model.get(key)}" for key in unset) + ")"
         if s["configuration"] in RETIRED:
             commit = row.get("ran_on", {}).get("commit", "the one its rows name")
-            text += f"; retired: its option was removed, rerun only from commit {commit}"
+            text += "; retired: " + RETIRED[s["configuration"]].format(commit=commit)
         described[s["configuration"]] = text
     return [f"- {name}: {text}" for name, text in described.items()]
 
@@ -217,7 +230,9 @@ def settings_lines(rows: dict[str, dict]) -> list[str]:
         "top-1; OOD AUROC and FPR95 (lower is better): test images against the OOD data; "
         "cropped / blurred higher: share of test images whose cropped or blurred version "
         "scores strictly higher. `simsiam run: NAME`: the label-free scores of the SimSiam run "
-        "of the same set, budget and seed (`--compare`). Each cell: mean [min-max] over seeds.",
+        "of the same set, budget and seed (`--compare`). Each cell: mean [min-max] over seeds. "
+        "A score a row lacks (`mahalanobis` in rows recorded before visim measured it) is "
+        "'-', and a mean over the sets is taken only where every set has it.",
     ]
 
 

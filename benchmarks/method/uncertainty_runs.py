@@ -36,10 +36,18 @@ SCREENED: dict[str, list[str]] = {
     "vi-no-bank": ["--method", "vi-simsiam", "--kappa-support", "none"],
     "vi-detached": ["--method", "vi-simsiam", "--kappa-detach"],
 }
-# Screened, then removed from visim with their option (vi-prototype: --kappa-param
-# prototype): recorded rows stay in the tables as evidence, and cannot be rerun (run them
-# from the commit their row names).
-RETIRED = frozenset({"vi-prototype"})
+# Screened and not kept: their rows stay in the tables as evidence and cannot be rerun from
+# this commit; each says how to rerun it ({commit}: the one its rows name, "-dirty" when the
+# working tree carried the patch).
+RETIRED = {
+    "vi-prototype": "its option (--kappa-param prototype) was removed after this screen; "
+    "rerun from commit {commit}",
+    **dict.fromkeys(
+        ("vi-ranking", "vi-pair"),
+        "never an option of visim: screened with benchmarks/method/alongside_heads.patch "
+        "applied to commit {commit}",
+    ),
+}
 METHOD_OPTIONS = {**CONFIGURATIONS, **SCREENED}
 BUDGETS = {"short": 2, "long": 6}  # epochs
 HEADS = {"proj_dim": 512, "pred_hidden_dim": 128}  # only settable in a TOML file
