@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 
 from uncertainty_data import SETS
-from uncertainty_runs import RETIRED
+from uncertainty_runs import METHOD_OPTIONS, RETIRED
 
 METRICS = ("r_auroc", "probe_auroc", "ood_auroc", "ood_fpr95", "cropped_higher", "blurred_higher")
 SOURCE_ORDER = ("learned", "label-free", "supervised")
@@ -38,13 +38,14 @@ def spread(values: list[float | None], scale: float = 1.0, digits: int = 3) -> s
 
 def groups(rows: dict[str, dict]) -> dict[Group, list[dict]]:
     """Rows by (split, set, epochs, configuration), sets in SETS order, then by budget, with
-    configurations in the order they first ran."""
+    configurations in METHOD_OPTIONS' order (the benchmark's, then the screened ones), retired
+    ones after them in the order they first ran."""
     grouped: dict[Group, list[dict]] = {}
     for row in rows.values():
         s = row["settings"]
         key = (s["split"], s["set"], s["epochs"], s["configuration"])
         grouped.setdefault(key, []).append(row)
-    first_seen = list(dict.fromkeys(key[3] for key in grouped))
+    first_seen = list(dict.fromkeys([*METHOD_OPTIONS, *(key[3] for key in grouped)]))
 
     def order(key: Group) -> tuple:
         known = SETS.index(key[1]) if key[1] in SETS else len(SETS)

@@ -85,8 +85,8 @@ class FeatureGaussian:
         if len(reference) < 2:
             raise ValueError(f"mahalanobis needs 2 or more reference images, got {len(reference)}")
         chunks = reference.split(MAHALANOBIS_CHUNK)
-        mean = sum(F.normalize(rows.double(), dim=1).sum(dim=0) for rows in chunks)
-        mean = mean / len(reference)
+        sums = [F.normalize(rows.double(), dim=1).sum(dim=0) for rows in chunks]
+        mean = torch.stack(sums).sum(dim=0) / len(reference)
         scatter = torch.zeros(len(mean), len(mean), dtype=torch.float64, device=mean.device)
         for rows in chunks:  # two passes: exact where sum(x x^T) - n m m^T would cancel
             centred = F.normalize(rows.double(), dim=1) - mean
