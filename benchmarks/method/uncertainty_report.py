@@ -202,7 +202,9 @@ def configuration_lines(rows: dict[str, dict]) -> list[str]:
             text += " (visim's defaults then: "
             text += ", ".join(f"{key} {model.get(key)}" for key in unset) + ")"
         if s["configuration"] in RETIRED:
+            # "-dirty": the working tree carried a patch, which the text names.
             commit = row.get("ran_on", {}).get("commit", "the one its rows name")
+            commit = commit.removesuffix("-dirty")
             text += "; retired: " + RETIRED[s["configuration"]].format(commit=commit)
         described[s["configuration"]] = text
     return [f"- {name}: {text}" for name, text in described.items()]

@@ -37,8 +37,7 @@ SCREENED: dict[str, list[str]] = {
     "vi-detached": ["--method", "vi-simsiam", "--kappa-detach"],
 }
 # Screened and not kept: their rows stay in the tables as evidence and cannot be rerun from
-# this commit; each says how to rerun it ({commit}: the one its rows name, "-dirty" when the
-# working tree carried the patch).
+# this commit; each says how to rerun it ({commit}: the one its rows name).
 RETIRED = {
     "vi-prototype": "its option (--kappa-param prototype) was removed after this screen; "
     "rerun from commit {commit}",
