@@ -239,6 +239,20 @@ def features_of(run_dir, location: str, split: str) -> torch.Tensor:
     return found["features"]
 
 
+def test_a_reference_of_one_image_is_refused_by_name(vi_run, tmp_path):
+    # One image has no covariance for the Mahalanobis column: a one-line error, no file.
+    folder = tmp_path / "one"
+    (folder / "cat").mkdir(parents=True)
+    Image.fromarray(np.full((20, 20, 3), 90, np.uint8)).save(folder / "cat" / "a.png")
+    out = tmp_path / "one.parquet"
+    result = embed(vi_run, out, *TEST_SET, "--reference", str(folder))
+    assert result.exit_code == 2, result.output
+    assert (
+        f"--reference {folder}" in result.output and "2 or more reference images" in result.output
+    )
+    assert not out.exists()
+
+
 def test_unreadable_images_keep_their_row_with_nulls(vi_run, tmp_path):
     folder = tmp_path / "images"
     for name, label in (("a.png", "cat"), ("b.png", "cat"), ("c.png", "dog")):

@@ -115,7 +115,14 @@ def embed_run(
         # Stored as quantities: the mean cosine itself, not its negation (module docstring).
         scores["knn_mean_cosine"] = -density["knn_mean_cosine"]
         scores["knn_distance_50"] = density["knn_distance_50"]
-        scores["mahalanobis"] = FeatureGaussian.fit(bank).mahalanobis(features["features"])
+        try:
+            gaussian = FeatureGaussian.fit(bank)
+        except ValueError as error:  # a reference of one readable image
+            raise EvalError(
+                f"--reference {reference.location} [{reference.split}]: {error}; name a "
+                "larger set, or --reference none for no density columns"
+            ) from None
+        scores["mahalanobis"] = gaussian.mahalanobis(features["features"])
 
     columns, nulls = table_columns(source, features, scores)
     out.parent.mkdir(parents=True, exist_ok=True)
