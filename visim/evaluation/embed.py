@@ -48,7 +48,7 @@ from visim.evaluation.kappa_analysis import kappa_spread, kappa_summary, spread_
 from visim.evaluation.kappa_report import extreme_images
 from visim.evaluation.parquet_table import require_pyarrow, write_parquet
 from visim.evaluation.run_loading import EvaluatedRun, open_run
-from visim.evaluation.uncertainty_scores import FeatureGaussian, inverse_norm, knn_density
+from visim.evaluation.uncertainty_scores import encoder_scorer, inverse_norm
 from visim.pipeline.backends.loader_workers import resolve_loader_workers
 from visim.pipeline.sources.base import ImageSource
 
@@ -106,23 +106,22 @@ def embed_run(
         )
     except ValueError as error:  # not one image of the source could be read
         raise EvalError(f"--data {settings.data}: {error}") from None
-    scores = {"inverse_norm": inverse_norm(features["features"])}
-    if reference is not None:
+    if reference is None:
+        scores = {"inverse_norm": inverse_norm(features["features"])}
+    else:
         # Through eval's feature cache: the training set's features are computed once per run.
         store = FeatureStore(run, settings.batch_size, device, workers, lambda line: None)
         bank = store.features("pretrained", model, reference, "reference")["features"]
-        density = knn_density(bank, features["features"], same_images(reference, source))
-        # Stored as quantities: the mean cosine itself, not its negation (module docstring).
-        scores["knn_mean_cosine"] = -density["knn_mean_cosine"]
-        scores["knn_distance_50"] = density["knn_distance_50"]
         try:
-            gaussian = FeatureGaussian.fit(bank)
-        except ValueError as error:  # a reference of one readable image
+            scorer = encoder_scorer(bank, probe=None)  # eval's label-free scores, no probe here
+        except ValueError as error:  # a reference of one readable image: no covariance
             raise EvalError(
                 f"--reference {reference.location} [{reference.split}]: {error}; name a "
                 "larger set, or --reference none for no density columns"
             ) from None
-        scores["mahalanobis"] = gaussian.mahalanobis(features["features"])
+        scores = scorer(features["features"], same_images(reference, source))
+        # Stored as quantities: the mean cosine itself, not its negation (module docstring).
+        scores["knn_mean_cosine"] = -scores["knn_mean_cosine"]
 
     columns, nulls = table_columns(source, features, scores)
     out.parent.mkdir(parents=True, exist_ok=True)
