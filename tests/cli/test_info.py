@@ -32,3 +32,5 @@ def test_info_table_names_each_backend():
     assert result.exit_code == 0, result.output
     for name in ("ffcv", "dali", "torch", "synthetic", "CUDA devices"):
         assert name in result.output
+    # The processor with the kernels torch chose on it: what tells two machines apart.
+    assert f"torch kernels {torch.backends.cpu.get_cpu_capability()}" in result.output

@@ -23,6 +23,9 @@ def info(
     console = Console(emoji=False)
 
     versions = Table(title="Versions", show_header=False)
+    versions.add_row(
+        "processor", f"{report['cpu_model'] or 'unknown'}, {report['cpu_count']} cores"
+    )
     versions.add_row("python", report["python"])
     for label, version in report["packages"].items():
         versions.add_row(label, version or "[dim]not installed[/dim]")

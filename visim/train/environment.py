@@ -130,12 +130,35 @@ def environment_report() -> dict:
 
 
 def cpu_model() -> str | None:
-    """The processor's name as Linux reports it (platform.processor() is often empty)."""
+    """The processor as Linux reports it, with the vector instructions torch's CPU kernels use."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+            text = cpuinfo.read()
     except OSError:
-        pass
-    return platform.processor() or None
+        text = ""
+    return (
+        describe_cpu(text, torch.backends.cpu.get_cpu_capability()) or platform.processor() or None
+    )
+
+
+def describe_cpu(cpuinfo: str, kernels: str) -> str | None:
+    """The first processor of `cpuinfo`: its name, family and model numbers, and `kernels`.
+
+    Virtual machines often name only a brand ("AMD EPYC"), and two processors under one brand
+    whose torch runs other vector kernels (AVX2 or AVX512) round differently, so the same
+    seed trains to other weights on each (docs/results.md): a record must tell them apart.
+    """
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            break  # the first processor's block ends at the first blank line
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    if "model name" not in fields:
+        return None
+    numbers = [
+        f"{label} {fields[key]}"
+        for key, label in (("cpu family", "family"), ("model", "model"))
+        if key in fields
+    ]
+    return f"{fields['model name']} ({', '.join([*numbers, f'torch kernels {kernels}'])})"
