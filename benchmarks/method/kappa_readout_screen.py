@@ -15,7 +15,7 @@ that target can reach, so a large `--views` asks whether the target, not the hea
 keeps kappa below the density scores.
 
     python benchmarks/method/kappa_readout_screen.py --budgets short --seeds 0,1
-    python benchmarks/method/kappa_readout_screen.py --budgets short,long --seeds 0,1,2 --views 32
+    python benchmarks/method/kappa_readout_screen.py --budgets short,long --seeds 0,1 --views 32
 
 writes kappa_readout_screen.json and .md beside this file (the Python of the benchmark's
 virtualenv: .nox/uncertainty_benchmark/bin/python). Rows accumulate: a run measured again
@@ -124,7 +124,7 @@ def markdown(rows: dict[str, dict], env: dict) -> str:
     lines += [
         "",
         "Repeat: `python benchmarks/method/kappa_readout_screen.py --budgets short "
-        "--seeds 0,1` and `... --budgets short,long --seeds 0,1,2 --views 32` (the runs of "
+        "--seeds 0,1` and `... --budgets short,long --seeds 0,1 --views 32` (the runs of "
         "`nox -s uncertainty_benchmark -- --split val --configurations vi-simsiam` first).",
         "",
     ]
