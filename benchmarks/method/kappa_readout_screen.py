@@ -35,10 +35,10 @@ from uncertainty_runs import BUDGETS, KNN_K, Run
 
 from visim.core.atomic_write import write_text_atomically
 from visim.evaluation.eval_report import read_eval_report
-from visim.evaluation.eval_settings import KAPPA_READOUTS
+from visim.evaluation.eval_settings import KAPPA_READOUTS, EvalSettings
 from visim.train.environment import environment_report
 
-VIEWS = 8  # eval's --kappa-views default
+VIEWS = EvalSettings.kappa_views  # eval's --kappa-views default, read rather than restated
 CONFIGURATION = "vi-simsiam"  # the defaults: the readout is eval's choice, not training's
 BASELINES = ("knn_mean_cosine", "mahalanobis")
 METRICS = {"r_auroc": "R-AUROC", "probe_auroc": "probe AUROC", "ood_auroc": "OOD AUROC"}
