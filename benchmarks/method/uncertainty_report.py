@@ -1,6 +1,7 @@
 """The uncertainty benchmark's markdown, rebuilt from its results file (uncertainty_benchmark.py).
 
-Per split, the means over the sets per budget and configuration, then two tables over the
+Per split, the means over the sets per budget and configuration; each VI-SimSiam
+configuration's top-1 against SimSiam's, seed by seed (gap_table); then two tables over the
 same (set, budget, configuration) groups, every number the mean and [min-max] over the group's
 seeds: accuracy and kappa's spread; then one line per uncertainty score with its URL metrics.
 Any number a row lacks shows as "-".
@@ -176,6 +177,48 @@ def means_table(grouped: dict[Group, list[dict]]) -> list[str]:
     return lines
 
 
+# The features' bar: a VI-SimSiam configuration's top-1 may trail SimSiam's by this many
+# points at most, per set and budget, on the mean over seeds.
+FEATURE_TOLERANCE = 1.0
+
+
+def paired_gap(rows: list[dict], simsiam: dict[int, dict], metric: str) -> str:
+    """'mean +- standard error (n)' of the configuration's top-1 minus SimSiam's, in points,
+    over the seeds both ran: pairing by seed takes out what the seed does to both alike (the
+    data order, the initial weights), which the [min-max] of either alone still holds."""
+    gaps = [
+        100 * (row[metric] - simsiam[row["settings"]["seed"]][metric])
+        for row in rows
+        if row["settings"]["seed"] in simsiam
+    ]
+    if not gaps:
+        return "-"
+    mean = sum(gaps) / len(gaps)
+    if len(gaps) == 1:
+        return f"{mean:+.1f} (1)"
+    deviation = math.sqrt(sum((g - mean) ** 2 for g in gaps) / (len(gaps) - 1))
+    return f"{mean:+.1f} ± {deviation / math.sqrt(len(gaps)):.1f} ({len(gaps)})"
+
+
+def gap_table(grouped: dict[Group, list[dict]]) -> list[str]:
+    """Per set, budget and VI-SimSiam configuration, the top-1 gaps to SimSiam (paired_gap)."""
+    simsiam: dict[tuple[str, int], dict[int, dict]] = {}
+    for (_, data_set, epochs, configuration), rows in grouped.items():
+        if configuration == "simsiam":
+            simsiam[(data_set, epochs)] = {row["settings"]["seed"]: row for row in rows}
+    lines = [
+        "| set | epochs | configuration | kNN top-1 gap (points) | probe top-1 gap (points) |",
+        "|---|---:|---|---|---|",
+    ]
+    for (_, data_set, epochs, configuration), rows in grouped.items():
+        paired = simsiam.get((data_set, epochs), {})
+        if configuration == "simsiam" or not paired:
+            continue
+        cells = [paired_gap(rows, paired, metric) for metric in ("knn_top1", "probe_top1")]
+        lines.append(f"| {data_set} | {epochs} | {configuration} | {' | '.join(cells)} |")
+    return lines
+
+
 def _source_rank(source: str) -> int:
     return SOURCE_ORDER.index(source) if source in SOURCE_ORDER else len(SOURCE_ORDER)
 
@@ -276,6 +319,16 @@ def markdown(
             lines += [f"## {title}", ""]
             lines += ["Means over the sets (each set first averaged over its seeds):", ""]
             lines += [*means_table(in_split), ""]
+            lines += [
+                "Top-1 against SimSiam's, seed by seed: each configuration's top-1 minus "
+                "SimSiam's of the same set, budget and seed, mean ± standard error over "
+                f"the seeds (how many in brackets). The bar is a gap of -{FEATURE_TOLERANCE:g} "
+                "or above; a gap within two standard errors of it is not resolved by these "
+                "seeds.",
+                "",
+                *gap_table(in_split),
+                "",
+            ]
             lines += [*accuracy_table(in_split), ""]
             lines += [*score_table(in_split), ""]
     lines += [

@@ -48,7 +48,7 @@ def test_kappa_statistics_report_the_spread():
     assert kappa_statistics(torch.full((8,), 7.0))["std"] == 0.0
 
 
-@pytest.mark.parametrize("form", ["nll", "relative", "unweighted", "mean-kappa"])
+@pytest.mark.parametrize("form", ["nll", "relative", "unweighted", "mean-kappa", "cosine"])
 def test_alignment_gradient_scale_is_the_mean_slope_of_the_loss_in_the_cosine(form):
     cosine = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
     kappa = torch.tensor([10.0, 100.0, 1000.0], dtype=torch.float64)
@@ -57,6 +57,7 @@ def test_alignment_gradient_scale_is_the_mean_slope_of_the_loss_in_the_cosine(fo
         "relative": kappa / kappa.mean() / (1 + cosine),
         "unweighted": 1 / (1 + cosine),
         "mean-kappa": kappa.mean() / (1 + cosine),
+        "cosine": kappa / kappa.mean(),  # SimSiam's slope, 1, on average over the batch
     }[form]
     scale = alignment_gradient_scale(cosine, kappa, dim=64, form=form)
     assert scale == pytest.approx(expected.mean().item())

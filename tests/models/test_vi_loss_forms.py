@@ -56,12 +56,21 @@ def test_the_encoders_gradient_through_the_cosine_is_the_forms_weight_over_one_p
     torch.testing.assert_close(cosine.grad, expected)
 
 
-def test_relative_weights_do_not_depend_on_the_scale_of_kappa():
+def test_the_cosine_forms_encoder_gradient_is_simsiams_weighted_by_relative_kappa():
+    # d(-c)/dc = -1 is SimSiam's step on the cosine, whatever the cosine already is.
+    cosine, kappa = cosines_and_kappas()
+    vi_sample_losses(cosine, kappa, DIM, "cosine").sum().backward()
+    held = kappa.detach()
+    torch.testing.assert_close(cosine.grad, -held / held.mean())
+
+
+@pytest.mark.parametrize("form", ["relative", "cosine"])
+def test_relative_weights_do_not_depend_on_the_scale_of_kappa(form):
     # SimSiam-scale steps whatever kappa's magnitude: only the ratios between images count.
     gradients = []
     for scale in (1.0, 1e3):
         cosine, kappa = cosines_and_kappas()
-        vi_sample_losses(cosine, (kappa * scale).detach(), DIM, "relative").sum().backward()
+        vi_sample_losses(cosine, (kappa * scale).detach(), DIM, form).sum().backward()
         gradients.append(cosine.grad)
     torch.testing.assert_close(gradients[0], gradients[1])
 

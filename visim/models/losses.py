@@ -4,7 +4,7 @@ The stop-gradient on the targets lives here, so no caller can forget it, and eve
 computed in float32 (float64 stays float64) with autocast disabled.
 
 VI-SimSiam's per-sample objective is a function of the cosine c = mu.t and of kappa, in one of
-four forms (VI_LOSSES); each has the value of the negative log-likelihood
+five forms (VI_LOSSES); each has the value of the negative log-likelihood
 l = log N(kappa, d) - kappa log(1 + c), so logs read the same whichever trains:
 
 - "nll": l itself (the paper's objective). dl/dc = -kappa / (1 + c), so the encoder's gradient
@@ -16,6 +16,9 @@ l = log N(kappa, d) - kappa log(1 + c), so logs read the same whichever trains:
   log(1 + c), and kappa is fitted beside it.
 - "mean-kappa": as "relative" with w = sg(mean kappa over the batch): the NLL's step size,
   which grows with kappa, without its per-image weights.
+- "cosine": as "relative", but the encoder gets -w c, SimSiam's own step on the cosine
+  weighted by relative kappa: through log(1 + c) the step shrinks to about half SimSiam's
+  as the views come to agree (d log(1 + c) / dc = 1 / (1 + c)).
 """
 
 from __future__ import annotations
@@ -99,9 +102,10 @@ def vi_sample_losses(
         weight = torch.ones_like(held)
     elif form == "mean-kappa":
         weight = held.mean().expand_as(held)
-    else:  # relative
+    else:  # relative, cosine
         weight = held / held.mean()
-    alignment = -weight * torch.log1p(cosine)  # gradient to the encoder only
+    agreement = cosine if form == "cosine" else torch.log1p(cosine)
+    alignment = -weight * agreement  # gradient to the encoder only
     # alignment - sg(alignment) is 0 in value: the sum keeps the NLL's value for the logs.
     return fit + (alignment - alignment.detach())
 

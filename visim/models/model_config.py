@@ -20,7 +20,7 @@ KAPPA_PARAMS = ("softplus", "moment")
 # training views' backbone features (feature_support.FeatureSupport says how).
 KAPPA_SUPPORTS = ("none", "bank")
 # How VI-SimSiam's likelihood gradient is shared between encoder and kappa head (losses.py).
-VI_LOSSES = ("nll", "relative", "unweighted", "mean-kappa")
+VI_LOSSES = ("nll", "relative", "unweighted", "mean-kappa", "cosine")
 # kappa only starts to shape the distribution on the scale of (d - 1) / 2 (it enters through
 # alpha = (d-1)/2 + kappa), so 0.01 leaves the fit untouched; it exists so that kappa stays
 # strictly positive (softplus underflows to 0 in float32 below about -100) and log(kappa),
@@ -58,7 +58,8 @@ class ModelConfig:
         help="VI-SimSiam: nll trains on the full likelihood; relative and unweighted give "
         "the encoder SimSiam-scale steps (weighted by relative kappa, or not) and fit kappa "
         "beside them; mean-kappa gives it the likelihood's step size at the batch's mean "
-        "kappa, every image weighted alike.",
+        "kappa, every image weighted alike; cosine gives it SimSiam's own step on the "
+        "cosine, weighted by relative kappa.",
         choices=VI_LOSSES,
     )
     kappa_source: str = option(
