@@ -32,7 +32,6 @@ SCREENED: dict[str, list[str]] = {
     "vi-unweighted": ["--method", "vi-simsiam", "--vi-loss", "unweighted"],
     "vi-mean-kappa": ["--method", "vi-simsiam", "--vi-loss", "mean-kappa"],
     "vi-nll": ["--method", "vi-simsiam", "--vi-loss", "nll"],
-    "vi-softplus": ["--method", "vi-simsiam", "--kappa-param", "softplus"],
     "vi-cosine": ["--method", "vi-simsiam", "--vi-loss", "cosine"],
     "vi-projector": ["--method", "vi-simsiam", "--kappa-source", "projector"],
     "vi-backbone": ["--method", "vi-simsiam", "--kappa-source", "backbone"],
