@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from visim.core.option_fields import Check, at_least, field_problem, option
-from visim.evaluation.eval_settings import WORKERS_HELP, EvalSettings
+from visim.evaluation.eval_settings import EvalSettings, workers_option
 from visim.pipeline.backends.registry import get_backend, missing_extra
 from visim.pipeline.sources.demo import DEFAULT_SEED, TEST_DIVISOR
 from visim.pipeline.sources.demo_shapes import DEMO_CLASSES
@@ -57,7 +57,7 @@ class DemoSettings:
         help="auto: ffcv where it is installed, else torch.",
         choices=DEMO_BACKENDS,
     )
-    workers: int | None = option(None, flag="--workers", help=WORKERS_HELP, check=at_least(0))
+    workers: int | None = workers_option()
     force: bool = option(
         False, flag="--force", help="Start over: convert again and pre-train from scratch."
     )

@@ -29,9 +29,24 @@ def check_fields(settings: object) -> None:
 
 
 SPLIT_HELP = "auto: the train split for --train, the test split otherwise, where it has splits"
-WORKERS_HELP = (
-    "Data-loading processes (default: all cores but one on a CPU, every core with a GPU)."
-)
+
+
+# How the model runs over the images, the same for eval and embed: one declaration each.
+def batch_size_option() -> int:
+    return option(256, flag="--batch-size", help="Images per forward pass.", check=at_least(1))
+
+
+def workers_option() -> int | None:
+    return option(
+        None,
+        flag="--workers",
+        help="Data-loading processes (default: all cores but one on a CPU, every core with a GPU).",
+        check=at_least(0),
+    )
+
+
+def device_option() -> str:
+    return option("auto", flag="--device", help="auto, cpu, cuda or cuda:N.")
 
 
 @dataclass(frozen=True)
@@ -135,11 +150,9 @@ class EvalSettings:
         help="Images in each highest / lowest kappa grid (0: none).",
         check=at_least(0),
     )
-    batch_size: int = option(
-        256, flag="--batch-size", help="Images per forward pass.", check=at_least(1)
-    )
-    workers: int | None = option(None, flag="--workers", help=WORKERS_HELP, check=at_least(0))
-    device: str = option("auto", flag="--device", help="auto, cpu, cuda or cuda:N.")
+    batch_size: int = batch_size_option()
+    workers: int | None = workers_option()
+    device: str = device_option()
     plots: bool = option(True, flag="--plots/--no-plots", help="Write PNG plots (the plots extra).")
     log_with: str | None = option(
         None,
@@ -190,11 +203,9 @@ class EmbedSettings:
         help="Split of --reference (auto: train where it has one).",
         choices=SPLIT_CHOICES,
     )
-    batch_size: int = option(
-        256, flag="--batch-size", help="Images per forward pass.", check=at_least(1)
-    )
-    workers: int | None = option(None, flag="--workers", help=WORKERS_HELP, check=at_least(0))
-    device: str = option("auto", flag="--device", help="auto, cpu, cuda or cuda:N.")
+    batch_size: int = batch_size_option()
+    workers: int | None = workers_option()
+    device: str = device_option()
     summary_images: int = option(
         5,
         flag="--summary-images",
