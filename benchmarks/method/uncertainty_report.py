@@ -10,6 +10,7 @@ Any number a row lacks shows as "-".
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable
 
 from uncertainty_data import SETS
@@ -193,11 +194,11 @@ def paired_gap(rows: list[dict], simsiam: dict[int, dict], metric: str) -> str:
     ]
     if not gaps:
         return "-"
-    mean = sum(gaps) / len(gaps)
+    mean = statistics.fmean(gaps)
     if len(gaps) == 1:
         return f"{mean:+.1f} (1)"
-    deviation = math.sqrt(sum((g - mean) ** 2 for g in gaps) / (len(gaps) - 1))
-    return f"{mean:+.1f} ± {deviation / math.sqrt(len(gaps)):.1f} ({len(gaps)})"
+    error = statistics.stdev(gaps) / math.sqrt(len(gaps))
+    return f"{mean:+.1f} ± {error:.1f} ({len(gaps)})"
 
 
 def gap_table(grouped: dict[Group, list[dict]]) -> list[str]:
